@@ -1,0 +1,39 @@
+{#- Bronze, by pattern. One macro serves every entity: the generated model passes the pattern and
+    the columns derived from the entity's Pydantic model (metadata/columns.py).
+      copy:    top-level attributes as they are (a nested object stays JSONB);
+      flatten: nested objects become columns named by their path joined with underscores;
+      explode: one row per item of a nested list, keyed by the parent key and the item key (or position).
+    Append-only and batch-idempotent: the model is incremental with delete+insert on _batch_id, and
+    only picks up landing rows newer than what it holds, so a re-landed batch replaces itself. -#}
+
+{% macro bronze_column(column) -%}
+    {%- if column.source == 'position' -%}
+        cast(item.position as integer)
+    {%- else -%}
+        {%- set root = 'item.value' if column.source == 'item' else 'landing.payload' -%}
+        {%- if column.type == 'jsonb' -%}
+            {{ json_extract(root, column.path, as_json=true) }}
+        {%- else -%}
+            cast({{ json_extract(root, column.path) }} as {{ column.type }})
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro bronze_entity(landing_relation, pattern, columns, list_path=none) %}
+select
+    landing._batch_id,
+    landing._batch_timestamp,
+    landing._run_id,
+    landing._loaded_at,
+    landing._record_no,
+    {%- for column in columns %}
+    {{ bronze_column(column) }} as {{ adapter.quote(column.name) }}{{ "," if not loop.last }}
+    {%- endfor %}
+from {{ landing_relation }} as landing
+{%- if pattern == 'explode' %}
+{{ json_list_items('landing.payload', list_path.split('.'), 'item') }}
+{%- endif %}
+{%- if is_incremental() %}
+where landing._loaded_at > (select coalesce(max(_loaded_at), '-infinity'::timestamptz) from {{ this }})
+{%- endif %}
+{% endmacro %}

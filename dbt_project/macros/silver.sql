@@ -1,0 +1,203 @@
+{#- Silver: SCD2 history per entity, applied batch by batch.
+
+    The model's SELECT (silver_stage) is the bronze rows of every batch, one row per key and batch
+    (the last record of the batch wins), with a hash of the SCD2 attributes. The scd2_history
+    materialization then applies the batches that landed but are not yet in silver, in batch order.
+
+    Why not a dbt snapshot: a snapshot sees only the current state of its query, so it cannot apply
+    several pending batches in order with each batch's own timestamp, cannot overwrite SCD1 attributes
+    in earlier versions, and cannot tell a re-sent batch from a new one. This materialization can:
+      - valid_from / valid_to are batch timestamps;
+      - SCD1 attributes are overwritten in every version of the key;
+      - for `full` loads, a key missing from a batch closes its current version;
+      - each applied batch is recorded in audit.entity_layer_run, so applying it again changes nothing;
+      - a batch older than one already applied is refused (it would rewrite history).
+    Everything runs in the model's one transaction: a crash leaves silver as it was. -#}
+
+{% macro silver_stage(bronze_relation, primary_key, columns, scd2_columns) -%}
+    {{ return(adapter.dispatch('silver_stage', 'dataplatform')(bronze_relation, primary_key, columns, scd2_columns)) }}
+{%- endmacro %}
+
+{% macro postgres__silver_stage(bronze_relation, primary_key, columns, scd2_columns) %}
+select distinct on (_batch_id, {{ primary_key | join(', ') }})
+    _batch_id,
+    _batch_timestamp,
+    {%- for column in columns %}
+    {{ adapter.quote(column) }},
+    {%- endfor %}
+    md5(cast(row({% for column in scd2_columns %}{{ adapter.quote(column) }}{{ ", " if not loop.last }}{% else %}''{% endfor %}) as text)) as _scd2_hash
+from {{ bronze_relation }}
+order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
+{% endmacro %}
+
+
+{% macro _key_match(left, right, primary_key) -%}
+    {%- for key in primary_key -%}
+        {{ left }}.{{ adapter.quote(key) }} = {{ right }}.{{ adapter.quote(key) }}{{ " and " if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}
+
+
+{% macro _rows_affected(name) -%}
+    {{ return(load_result(name)['response'].rows_affected) }}
+{%- endmacro %}
+
+
+{% materialization scd2_history, adapter='postgres' %}
+    {%- set target = this.incorporate(type='table') -%}
+    {%- set primary_key = config.require('primary_key') -%}
+    {%- set scd1_columns = config.get('scd1_columns', []) -%}
+    {%- set load_type = config.require('load_type') -%}
+    {%- set system_id = config.require('system_id') -%}
+    {%- set entity = config.require('entity') -%}
+    {%- set run_id = var('dagster_run_id', invocation_id) -%}
+
+    {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {{ run_hooks(pre_hooks, inside_transaction=True) }}
+
+    {#- The stage's columns and their exact types, from an empty probe of the model's query. -#}
+    {% call statement('probe', fetch_result=True) %}
+        create temporary table __dp_probe on commit drop as select * from ({{ sql }}) as stage with no data;
+        select attname, format_type(atttypid, atttypmod) from pg_attribute
+        where attrelid = '__dp_probe'::regclass and attnum > 0 and not attisdropped
+          and attname not in ('_batch_id', '_batch_timestamp')
+        order by attnum;
+    {% endcall %}
+    {%- set data_columns = load_result('probe')['table'].rows -%}
+    {%- set quoted_columns = [] -%}
+    {%- for column in data_columns -%}{%- do quoted_columns.append(adapter.quote(column[0])) -%}{%- endfor -%}
+
+    {%- if load_cached_relation(this) is none %}
+        {% call statement('create_target') %}
+            create table {{ target }} (
+                {%- for column in data_columns %}
+                {{ adapter.quote(column[0]) }} {{ column[1] }},
+                {%- endfor %}
+                valid_from timestamptz not null,
+                valid_to timestamptz,
+                _opened_by_batch_id bigint not null,
+                _closed_by_batch_id bigint,
+                _modified_by_batch_id bigint not null,
+                _modified_by_run_id text not null
+            );
+            create unique index on {{ target }} ({{ primary_key | join(', ') }}) where valid_to is null;
+            create index on {{ target }} ({{ primary_key | join(', ') }}, valid_from);
+        {% endcall %}
+    {%- else %}
+        {#- A new attribute in the entity model becomes a new column; old versions hold null. -#}
+        {%- set existing_names = adapter.get_columns_in_relation(target) | map(attribute='name') | list -%}
+        {%- for column in data_columns if column[0] not in existing_names %}
+            {% call statement('add_column_' ~ column[0]) %}
+                alter table {{ target }} add column {{ adapter.quote(column[0]) }} {{ column[1] }};
+            {% endcall %}
+        {%- endfor %}
+    {%- endif %}
+
+    {%- call statement('pending', fetch_result=True) %}
+        select r.batch_id, cast(r.batch_timestamp as text) as batch_timestamp,
+               (select max(applied.batch_timestamp) from audit.entity_layer_run as applied
+                 where applied.system_id = '{{ system_id }}' and applied.entity = '{{ entity }}'
+                   and applied.layer = 'silver' and applied.status = 'succeeded') as last_applied
+        from audit.system_run as r
+        where r.system_id = '{{ system_id }}'
+          and exists (
+              select 1 from audit.system_layer_run as l
+              where l.system_run_id = r.system_run_id and l.layer = 'landing' and l.status = 'succeeded')
+          and not exists (
+              select 1 from audit.entity_layer_run as e
+              where e.batch_id = r.batch_id and e.entity = '{{ entity }}' and e.system_id = '{{ system_id }}'
+                and e.layer = 'silver' and e.status = 'succeeded')
+        group by r.batch_id, r.batch_timestamp
+        order by r.batch_timestamp, r.batch_id
+    {%- endcall %}
+    {%- set pending = load_result('pending')['table'] -%}
+
+    {%- for batch in pending.rows %}
+        {%- set batch_id = batch[0] -%}
+        {%- set batch_ts = "cast('" ~ batch[1] ~ "' as timestamptz)" -%}
+        {%- if batch[2] is not none and (batch[2] | string) >= (batch[1] | string) -%}
+            {{ exceptions.raise_compiler_error(
+                "silver." ~ this.identifier ~ ": batch " ~ batch_id ~ " (" ~ batch[1] ~ ") is older than a batch "
+                ~ "already applied (" ~ batch[2] ~ "); applying it would rewrite history. Replay from that batch instead.") }}
+        {%- endif -%}
+
+        {% call statement('stage_' ~ batch_id) %}
+            create temporary table __dp_stage on commit drop as
+            select * from ({{ sql }}) as stage where stage._batch_id = {{ batch_id }};
+            create index on __dp_stage ({{ primary_key | join(', ') }});
+            analyze __dp_stage;
+        {% endcall %}
+        {% call statement('records_in_' ~ batch_id, fetch_result=True) %}
+            select count(*) from __dp_stage
+        {% endcall %}
+
+        {#- One UPDATE per batch: closes current versions whose SCD2 hash changed and overwrites SCD1
+            attributes in every version of the key, so each touched row is counted once. -#}
+        {% call statement('update_' ~ batch_id) %}
+            update {{ target }} as t set
+                {%- for column in scd1_columns %}
+                {{ adapter.quote(column) }} = s.{{ adapter.quote(column) }},
+                {%- endfor %}
+                valid_to = case when t.valid_to is null and t._scd2_hash <> s._scd2_hash then {{ batch_ts }} else t.valid_to end,
+                _closed_by_batch_id = case when t.valid_to is null and t._scd2_hash <> s._scd2_hash
+                    then {{ batch_id }} else t._closed_by_batch_id end,
+                _modified_by_batch_id = {{ batch_id }},
+                _modified_by_run_id = '{{ run_id }}'
+            from __dp_stage as s
+            where {{ _key_match('t', 's', primary_key) }}
+              and ((t.valid_to is null and t._scd2_hash <> s._scd2_hash)
+              {%- if scd1_columns %}
+                   or (
+                    {%- for column in scd1_columns -%}t.{{ adapter.quote(column) }}{{ ", " if not loop.last }}{%- endfor -%}
+                   ) is distinct from (
+                    {%- for column in scd1_columns -%}s.{{ adapter.quote(column) }}{{ ", " if not loop.last }}{%- endfor -%}
+                   )
+              {%- endif %})
+        {% endcall %}
+        {%- set updated = _rows_affected('update_' ~ batch_id) -%}
+
+        {%- set deleted = 0 -%}
+        {%- if load_type == 'full' %}
+            {% call statement('delete_' ~ batch_id) %}
+                update {{ target }} as t set
+                    valid_to = {{ batch_ts }},
+                    _closed_by_batch_id = {{ batch_id }},
+                    _modified_by_batch_id = {{ batch_id }},
+                    _modified_by_run_id = '{{ run_id }}'
+                where t.valid_to is null
+                  and not exists (select 1 from __dp_stage as s where {{ _key_match('t', 's', primary_key) }})
+            {% endcall %}
+            {%- set deleted = _rows_affected('delete_' ~ batch_id) -%}
+        {%- endif %}
+
+        {% call statement('insert_' ~ batch_id) %}
+            insert into {{ target }} ({{ quoted_columns | join(', ') }}, valid_from, valid_to,
+                _opened_by_batch_id, _modified_by_batch_id, _modified_by_run_id)
+            select {% for name in quoted_columns %}s.{{ name }}, {% endfor %}{{ batch_ts }}, null,
+                {{ batch_id }}, {{ batch_id }}, '{{ run_id }}'
+            from __dp_stage as s
+            where not exists (
+                select 1 from {{ target }} as t where {{ _key_match('t', 's', primary_key) }} and t.valid_to is null)
+        {% endcall %}
+        {%- set inserted = _rows_affected('insert_' ~ batch_id) -%}
+
+        {% call statement('audit_' ~ batch_id) %}
+            insert into audit.entity_layer_run
+                (batch_id, system_id, entity, layer, status, started_at, ended_at, batch_timestamp,
+                 records_in, inserted, updated, deleted, dagster_run_id)
+            values ({{ batch_id }}, '{{ system_id }}', '{{ entity }}', 'silver', 'succeeded', now(), clock_timestamp(),
+                    {{ batch_ts }}, {{ load_result('records_in_' ~ batch_id)['table'].rows[0][0] }},
+                    {{ inserted }}, {{ updated }}, {{ deleted }}, '{{ run_id }}');
+            drop table __dp_stage;
+        {% endcall %}
+    {%- endfor %}
+
+    {% call statement('main') %}
+        select {{ pending.rows | length }} as batches_applied
+    {% endcall %}
+
+    {{ run_hooks(post_hooks, inside_transaction=True) }}
+    {{ adapter.commit() }}
+    {{ run_hooks(post_hooks, inside_transaction=False) }}
+    {{ return({'relations': [target]}) }}
+{% endmaterialization %}

@@ -1,0 +1,1 @@
+"""Ingestion side of the data platform: source systems and loaders."""

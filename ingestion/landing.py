@@ -1,0 +1,157 @@
+"""From a source to the `landing` schema: one dlt pipeline per system, one batch per run.
+
+Every landed row is what the source returned, as-is, in one JSONB column `payload`, plus the batch
+columns that link it to the audit tables: `_batch_id`, `_batch_timestamp`, `_run_id`, `_loaded_at`
+and `_record_no` (position in the source file). Tables are append-only; the only rows ever removed
+are those of a batch that did not finish (or one being re-landed on purpose), so a failed run
+leaves nothing of its batch behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import dlt
+import psycopg
+from dlt.extract.source import DltSource
+from psycopg import sql
+
+from ingestion import json_files
+from metadata.models import JsonFilesConnection, System
+from metadata.naming import landing_table
+
+LANDING_SCHEMA = "landing"
+SYSTEM_COLUMNS: dict[str, Any] = {
+    "_batch_id": {"data_type": "bigint", "nullable": False},
+    "_batch_timestamp": {"data_type": "timestamp", "nullable": False},
+    "_run_id": {"data_type": "text", "nullable": False},
+    "_loaded_at": {"data_type": "timestamp", "nullable": False},
+    "_record_no": {"data_type": "bigint", "nullable": False},
+    "payload": {"data_type": "json", "nullable": True},
+}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One ingestion run of a system: what it loads and the ids every row carries."""
+
+    batch_id: int
+    system_id: str
+    source_ref: str  # for json_files: the delivery folder name
+    timestamp: dt.datetime
+    run_id: str
+    loaded_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PendingLoad:
+    source_ref: str
+    timestamp: dt.datetime
+
+
+def _json_root(connection: dict[str, Any], base_dir: Path) -> Path:
+    path = Path(JsonFilesConnection.model_validate(connection).path)  # secrets already resolved
+    return path if path.is_absolute() else base_dir / path
+
+
+def next_load(system: System, connection: dict[str, Any], *, cursor: str | None, base_dir: Path) -> PendingLoad | None:
+    """The oldest delivery after `cursor`, or None when the source has nothing new."""
+    if system.type != "json_files":
+        raise ValueError(f"system {system.id}: no connector for type {system.type!r}")
+    for delivery in json_files.deliveries(_json_root(connection, base_dir)):
+        if cursor is None or delivery.name > cursor:
+            return PendingLoad(delivery.name, delivery.timestamp)
+    return None
+
+
+def find_load(system: System, connection: dict[str, Any], source_ref: str, *, base_dir: Path) -> PendingLoad:
+    """The delivery called `source_ref` (for a forced re-run of a batch)."""
+    for delivery in json_files.deliveries(_json_root(connection, base_dir)):
+        if delivery.name == source_ref:
+            return PendingLoad(delivery.name, delivery.timestamp)
+    raise json_files.SourceError(f"system {system.id}: delivery {source_ref!r} is no longer in the source folder")
+
+
+def _rows(batch: Batch, records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for number, record in enumerate(records, start=1):
+        yield {
+            "_batch_id": batch.batch_id,
+            "_batch_timestamp": batch.timestamp,
+            "_run_id": batch.run_id,
+            "_loaded_at": batch.loaded_at,
+            "_record_no": number,
+            "payload": record,
+        }
+
+
+def landing_source(
+    system: System, *, batch: Batch | None = None, connection: dict[str, Any] | None = None, base_dir: Path | None = None
+) -> DltSource:
+    """A dlt source with one resource per endpoint, named by its landing table.
+
+    Without a batch it yields nothing: that form only describes the resources (for Dagster's
+    asset definitions, which are built before any run).
+    """
+    endpoints = system.endpoints()
+
+    def records(endpoint: str) -> Iterator[dict[str, Any]]:
+        if batch is None or connection is None or base_dir is None:
+            return iter(())
+        folder = _json_root(connection, base_dir) / batch.source_ref
+        return _rows(batch, json_files.read_records(folder / endpoints[endpoint]))
+
+    resources = [
+        dlt.resource(
+            records(endpoint),
+            name=landing_table(system.id, endpoint),
+            write_disposition="append",
+            columns=SYSTEM_COLUMNS,
+            max_table_nesting=0,
+        )
+        for endpoint in endpoints
+    ]
+    return dlt.source(lambda: resources, name=system.id.lower(), max_table_nesting=0)()
+
+
+def landing_pipeline(system_id: str, url: str, *, pipelines_dir: Path) -> dlt.Pipeline:
+    """The dlt pipeline of one system; its working files live under the platform's state folder."""
+    return dlt.pipeline(
+        pipeline_name=f"landing_{system_id.lower()}",
+        destination=dlt.destinations.postgres(credentials=url),
+        dataset_name=LANDING_SCHEMA,
+        pipelines_dir=str(pipelines_dir),
+        progress="log",
+    )
+
+
+def existing_tables(conn: psycopg.Connection, tables: list[str]) -> list[str]:
+    rows = conn.execute(
+        "select table_name from information_schema.tables where table_schema = %s and table_name = any(%s)",
+        (LANDING_SCHEMA, tables),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def delete_batches(conn: psycopg.Connection, system: System, batch_ids: list[int]) -> int:
+    """Remove every landed row of `batch_ids` from the system's landing tables; return rows removed."""
+    if not batch_ids:
+        return 0
+    removed = 0
+    tables = existing_tables(conn, [landing_table(system.id, e) for e in system.endpoints()])
+    for table in tables:
+        cursor = conn.execute(
+            sql.SQL("delete from {} where _batch_id = any(%s)").format(sql.Identifier(LANDING_SCHEMA, table)),
+            (batch_ids,),
+        )
+        removed += cursor.rowcount
+    return removed
+
+
+def count_batch_rows(conn: psycopg.Connection, table: str, batch_id: int) -> int:
+    if not existing_tables(conn, [table]):
+        return 0
+    query = sql.SQL("select count(*) from {} where _batch_id = %s").format(sql.Identifier(LANDING_SCHEMA, table))
+    return int(conn.execute(query, (batch_id,)).fetchone()[0])

@@ -1,0 +1,253 @@
+"""Load the declarations, check everything, and hand out one validated `Catalog`.
+
+Every problem names the file, the object and the field, and says what to do; all problems are
+collected before anything fails, so one `dataplatform validate` shows the whole list.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from metadata.columns import Column, bronze_columns
+from metadata.entity_model import EntityModelError
+from metadata.models import (
+    CONNECTION_MODELS,
+    Action,
+    ActionsFile,
+    EntitiesFile,
+    Entity,
+    ExplodePattern,
+    System,
+    SystemsFile,
+)
+from metadata.naming import entity_table, identifier_problem, landing_table
+from metadata.secrets import EnvSecretStore, SecretStore, secret_keys
+
+DEFAULT_FOLDER = Path(__file__).parent / "declarations"
+
+
+def metadata_folder() -> Path:
+    """DATAPLATFORM_METADATA_DIR, or the declarations bundled with the project."""
+    return Path(os.environ.get("DATAPLATFORM_METADATA_DIR", DEFAULT_FOLDER))
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    object: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.object}: field '{self.field}': {self.message}"
+
+
+class MetadataError(ValueError):
+    """Metadata is invalid; `problems` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid metadata ({len(problems)} problem(s)):\n{lines}")
+
+
+@dataclass
+class Catalog:
+    folder: Path
+    systems: dict[str, System]
+    entities: dict[str, Entity]
+    actions: list[Action]
+    models: dict[str, type[BaseModel]] = field(default_factory=dict)
+    columns: dict[str, list[Column]] = field(default_factory=dict)
+
+    def entities_of(self, system_id: str) -> list[Entity]:
+        return [e for e in self.entities.values() if e.system_id == system_id]
+
+    def landing_table(self, entity: Entity) -> str:
+        return landing_table(entity.system_id, entity.landing_entity)
+
+    def table(self, entity: Entity) -> str:
+        return entity_table(entity.system_id, entity.name)
+
+    def primary_key(self, entity: Entity) -> list[str]:
+        return [c.name for c in self.columns[entity.name] if c.primary_key]
+
+
+def _read(path: Path, problems: list[Problem]) -> Any:
+    if not path.exists():
+        problems.append(Problem(path.name, "(file)", "-", f"file not found at {path}; create it"))
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        problems.append(
+            Problem(path.name, "(file)", "-", f"not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}")
+        )
+        return None
+
+
+def _object_label(data: Any, loc: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """'systems[0] (id=TST01)' and the rest of the location, for a Pydantic error location."""
+    if len(loc) >= 2 and isinstance(loc[1], int):
+        item = data.get(loc[0], [])[loc[1]] if isinstance(data, dict) else None
+        ident = item.get("id") or item.get("name") if isinstance(item, dict) else None
+        label = f"{loc[0]}[{loc[1]}]" + (f" ({ident})" if ident else "")
+        return label, loc[2:]
+    return "(file)", loc
+
+
+def _parse(model: type[BaseModel], path: Path, problems: list[Problem]) -> Any:
+    data = _read(path, problems)
+    if data is None:
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        for e in err.errors():
+            label, rest = _object_label(data, tuple(e["loc"]))
+            # Discriminated unions add the tag to the location; it is noise for a reader.
+            fields = [str(p) for p in rest if p not in ("copy", "flatten", "explode")]
+            value = f" (got {e['input']!r})" if not isinstance(e["input"], (dict, list)) else ""
+            problems.append(Problem(path.name, label, ".".join(fields) or "-", e["msg"] + value))
+        return None
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    return [n for n, count in Counter(names).items() if count > 1]
+
+
+def _import_model(ref: str) -> type[BaseModel]:
+    module_name, _, class_name = ref.partition(":")
+    model = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"{ref} is not a Pydantic model class")
+    return model
+
+
+def _check_systems(systems: list[System], store: SecretStore, problems: list[Problem]) -> None:
+    f = "systems.json"
+    for dup in _duplicates([s.id for s in systems]):
+        problems.append(Problem(f, f"system {dup}", "id", "declared more than once; ids must be unique"))
+    for s in systems:
+        obj = f"system {s.id}"
+        connection_model = CONNECTION_MODELS.get(s.type)
+        if connection_model is None:
+            known = ", ".join(sorted(CONNECTION_MODELS))
+            problems.append(Problem(f, obj, "type", f"unknown system type {s.type!r}; known types: {known}"))
+            continue
+        try:
+            connection_model.model_validate(s.connection)
+        except ValidationError as err:
+            for e in err.errors():
+                where = ".".join(["connection", *map(str, e["loc"])])
+                problems.append(Problem(f, obj, where, e["msg"]))
+        for key in secret_keys(s.connection):
+            if not store.has(key):
+                problems.append(Problem(f, obj, "connection", f"secret {key!r} is missing: {store.describe(key)}"))
+        for endpoint in s.endpoints():
+            why = identifier_problem(landing_table(s.id, endpoint))
+            if why:
+                problems.append(Problem(f, obj, f"connection.endpoints.{endpoint}", f"landing table name {why}"))
+
+
+def _check_entities(catalog: Catalog, problems: list[Problem]) -> None:
+    f = "entities.json"
+    entities = list(catalog.entities.values())
+    for e in entities:
+        obj = f"entity {e.name}"
+        system = catalog.systems.get(e.system_id)
+        if system is None:
+            problems.append(Problem(f, obj, "system_id", f"unknown system {e.system_id!r}; declare it in systems.json"))
+            continue
+        if e.landing_entity not in system.endpoints():
+            known = ", ".join(system.endpoints()) or "none"
+            problems.append(
+                Problem(f, obj, "landing_entity", f"{e.landing_entity!r} is not an endpoint of {e.system_id} (has: {known})")
+            )
+        why = identifier_problem(catalog.table(e))
+        if why:
+            problems.append(Problem(f, obj, "name", f"table name {why}"))
+        try:
+            catalog.models[e.name] = _import_model(e.model)
+        except (ImportError, AttributeError, TypeError) as err:
+            problems.append(Problem(f, obj, "model", f"cannot load {e.model!r}: {err}"))
+    tables = [catalog.table(e) for e in entities]
+    for dup in _duplicates(tables):
+        problems.append(Problem(f, f"table {dup}", "name", "two entities map to the same table name; rename one"))
+    for e in entities:
+        if e.name in catalog.models:
+            _derive_columns(catalog, e, problems)
+
+
+def _derive_columns(catalog: Catalog, e: Entity, problems: list[Problem]) -> None:
+    f, obj = "entities.json", f"entity {e.name}"
+    pattern, parent_model, parent_pattern = e.bronze_pattern, None, None
+    if isinstance(pattern, ExplodePattern):
+        parent = catalog.entities.get(pattern.parent_entity)
+        if parent is None or parent.system_id != e.system_id or parent.landing_entity != e.landing_entity:
+            problems.append(
+                Problem(f, obj, "bronze_pattern.parent_entity",
+                        f"{pattern.parent_entity!r} must be an entity of the same system and landing entity")
+            )
+            return
+        parent_model, parent_pattern = catalog.models.get(parent.name), parent.bronze_pattern
+        if parent_model is None:
+            return
+    try:
+        columns = bronze_columns(pattern, catalog.models[e.name], parent_model=parent_model, parent_pattern=parent_pattern)
+    except EntityModelError as err:
+        problems.append(Problem(f, obj, "model", f"{e.model}: {err}"))
+        return
+    if not any(c.primary_key for c in columns):
+        problems.append(Problem(f, obj, "model", f"{e.model} declares no primary key; mark one field Key[...]"))
+    for c in columns:
+        why = identifier_problem(c.name) or (c.name.startswith("_") and "starts with '_', reserved for system columns")
+        if why:
+            problems.append(Problem(f, obj, f"model.{'.'.join(c.path)}", f"column name {why}"))
+    for dup in _duplicates([c.name for c in columns]):
+        problems.append(Problem(f, obj, "model", f"two attributes map to the column {dup!r}; rename one"))
+    catalog.columns[e.name] = columns
+
+
+def _check_actions(catalog: Catalog, problems: list[Problem]) -> None:
+    f = "actions.json"
+    for dup in _duplicates([a.name for a in catalog.actions]):
+        problems.append(Problem(f, f"action {dup}", "name", "declared more than once; names must be unique"))
+    for a in catalog.actions:
+        for system_id in a.after_systems:
+            if system_id not in catalog.systems:
+                problems.append(Problem(f, f"action {a.name}", "after_systems", f"unknown system {system_id!r}"))
+
+
+def load_catalog(folder: Path | None = None, *, secrets: SecretStore | None = None) -> Catalog:
+    """Read and check the declarations in `folder`; raise MetadataError listing every problem."""
+    folder = folder or metadata_folder()
+    problems: list[Problem] = []
+    systems_file = _parse(SystemsFile, folder / "systems.json", problems)
+    entities_file = _parse(EntitiesFile, folder / "entities.json", problems)
+    actions_file = _parse(ActionsFile, folder / "actions.json", problems)
+    if problems:
+        raise MetadataError(problems)
+    assert systems_file and entities_file and actions_file
+    _check_systems(systems_file.systems, secrets or EnvSecretStore(), problems)
+    for dup in _duplicates([e.name for e in entities_file.entities]):
+        problems.append(Problem("entities.json", f"entity {dup}", "name", "declared more than once; names must be unique"))
+    catalog = Catalog(
+        folder=folder,
+        systems={s.id: s for s in systems_file.systems},
+        entities={e.name: e for e in entities_file.entities},
+        actions=actions_file.actions,
+    )
+    _check_entities(catalog, problems)
+    _check_actions(catalog, problems)
+    if problems:
+        raise MetadataError(problems)
+    return catalog

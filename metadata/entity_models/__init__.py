@@ -1,0 +1,1 @@
+"""Entity models, one module per source system."""

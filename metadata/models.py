@@ -1,0 +1,115 @@
+"""Pydantic models of the three declaration files: systems.json, entities.json, actions.json."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SYSTEM_ID_PATTERN = r"^[A-Z]{3}[0-9]{2}$"
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+SystemId = Annotated[str, StringConstraints(pattern=SYSTEM_ID_PATTERN)]
+
+
+class _Strict(BaseModel):
+    """Unknown keys are typos in hand-written JSON: reject them instead of ignoring them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SecretRef(_Strict):
+    """A value kept out of metadata: resolved at run time from the secret store."""
+
+    type: Literal["secret"]
+    key: Annotated[str, StringConstraints(min_length=1)]
+
+
+Value = Union[SecretRef, str, int, float, bool]
+
+
+class JsonFilesConnection(_Strict):
+    """A folder of deliveries: one sub-folder per delivery (named by its ISO date or timestamp),
+    each holding one JSON file (an array of records) per endpoint."""
+
+    path: Union[SecretRef, str] = Field(
+        description="folder of deliveries; a relative path is taken from DATAPLATFORM_HOME"
+    )
+    endpoints: dict[Name, str] = Field(min_length=1, description="endpoint name -> file name")
+
+
+# The system type selects both the connection model and (in ingestion/) the connector.
+CONNECTION_MODELS: dict[str, type[BaseModel]] = {"json_files": JsonFilesConnection}
+
+
+class System(_Strict):
+    id: SystemId
+    name: Annotated[str, StringConstraints(min_length=1)]
+    description: str
+    type: str
+    connection: dict[str, Any]
+
+    def endpoints(self) -> dict[str, str]:
+        """Endpoint name -> what the connector reads for it."""
+        return dict(self.connection.get("endpoints", {}))
+
+
+class CopyPattern(_Strict):
+    """Top-level attributes as they are; a nested object stays one JSONB column."""
+
+    type: Literal["copy"]
+
+
+class FlattenPattern(_Strict):
+    """Nested objects become columns named by their path joined with underscores."""
+
+    type: Literal["flatten"]
+
+
+class ExplodePattern(_Strict):
+    """A nested list becomes a child entity: one row per item, keyed by the parent's key plus the
+    item's own key (if its model declares one) or its position in the list."""
+
+    type: Literal["explode"]
+    list_path: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="dot-separated path of the list in the parent record"
+    )
+    parent_entity: Name
+
+
+BronzePattern = Annotated[Union[CopyPattern, FlattenPattern, ExplodePattern], Field(discriminator="type")]
+
+
+class Entity(_Strict):
+    name: Name
+    description: str
+    system_id: SystemId
+    load_type: Literal["full", "delta"]
+    landing_entity: Name = Field(description="the system endpoint this entity is extracted from")
+    bronze_pattern: BronzePattern
+    model: Annotated[str, StringConstraints(pattern=r"^[\w.]+:\w+$")] = Field(
+        description="'module:Class' of the entity's Pydantic model"
+    )
+
+
+class Action(_Strict):
+    """Work run after systems load (executed by a later issue; declared and validated now)."""
+
+    name: Name
+    description: str
+    type: Literal["dbt_build"]
+    select: Annotated[str, StringConstraints(min_length=1)] = Field(description="dbt selector")
+    after_systems: list[SystemId] = Field(default_factory=list)
+
+
+class SystemsFile(_Strict):
+    systems: list[System]
+
+
+class EntitiesFile(_Strict):
+    entities: list[Entity]
+
+
+class ActionsFile(_Strict):
+    actions: list[Action] = Field(default_factory=list)

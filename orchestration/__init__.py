@@ -1,0 +1,1 @@
+"""Orchestration: Dagster definitions and the services they need (e.g. the warehouse)."""

@@ -1,0 +1,1 @@
+"""Dagster assets and checks, one module per step of the flow."""

@@ -1,0 +1,111 @@
+"""Bronze, silver and gold: the dbt project as Dagster assets (through dagster-dbt), with audit rows.
+
+One `dbt build` runs the selected models with their data and unit tests. For every batch this
+Dagster run landed, each layer gets its audit rows: bronze and gold counts are measured here after
+dbt; silver's come from the scd2_history materialization itself (it counts inside its transaction).
+"""
+
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+import psycopg
+from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from psycopg import sql
+
+from metadata.catalog import Catalog
+from orchestration import audit
+from orchestration.runtime import warehouse_url
+from orchestration.translator import LayerTranslator
+
+
+def _counts(conn: psycopg.Connection, schema: str, table: str, batch_ids: list[int]) -> dict[str, int]:
+    relation = sql.Identifier(schema, table)
+    total = conn.execute(sql.SQL("select count(*) from {}").format(relation)).fetchone()[0]
+    counts = {"row_count": int(total)}
+    if schema in ("bronze",) and batch_ids:
+        in_batch = conn.execute(
+            sql.SQL("select count(*) from {} where _batch_id = any(%s)").format(relation), (batch_ids,)
+        ).fetchone()[0]
+        counts["rows_in_batch"] = int(in_batch)
+    if schema == "silver":
+        current = conn.execute(sql.SQL("select count(*) from {} where valid_to is null").format(relation)).fetchone()[0]
+        counts["current_versions"] = int(current)
+    return counts
+
+
+def _audit_layers(conn: psycopg.Connection, catalog: Catalog, runs: list[audit.SystemRun], run_id: str,
+                  succeeded: set[str], failed: set[str]) -> None:
+    """Write bronze/silver/gold audit rows for each batch of this run, from what is in the tables."""
+    for run in runs:
+        entities = catalog.entities_of(run.system_id)
+        for layer in ("bronze", "silver"):
+            layer_id = audit.start_layer(conn, run, layer)
+            if layer == "silver":
+                audit.adopt_entity_rows(conn, layer_id, run, "silver", run_id)
+            for entity in entities:
+                table = catalog.table(entity)
+                status = "failed" if f"{layer}.{table}" in failed else (
+                    "succeeded" if f"{layer}.{table}" in succeeded else "skipped")
+                if layer == "bronze":
+                    rows = conn.execute(
+                        sql.SQL("select count(*) from {} where _batch_id = %s").format(sql.Identifier("bronze", table)),
+                        (run.batch_id,),
+                    ).fetchone()[0] if status != "skipped" else 0
+                    landed = conn.execute(
+                        "select coalesce(sum(inserted), 0) from audit.entity_layer_run where batch_id = %s and layer = 'landing'"
+                        " and system_id = %s and entity = %s and dagster_run_id = %s",
+                        (run.batch_id, run.system_id, entity.landing_entity, run_id),
+                    ).fetchone()[0]
+                    audit.record_entity(conn, layer_run_id=layer_id, run=run, entity=entity.name, layer=layer,
+                                        status=status, dagster_run_id=run_id, records_in=int(landed), inserted=int(rows))
+                elif status != "succeeded":
+                    audit.record_entity(conn, layer_run_id=layer_id, run=run, entity=entity.name, layer=layer,
+                                        status=status, dagster_run_id=run_id)
+            layer_failed = any(f"{layer}.{catalog.table(e)}" in failed for e in entities)
+            audit.finish_layer(conn, layer_id, "failed" if layer_failed else "succeeded")
+        gold_id = audit.start_layer(conn, run, "gold")
+        gold_failed = any(name.startswith("gold.") for name in failed)
+        audit.finish_layer(conn, gold_id, "failed" if gold_failed else "succeeded")
+        status = "failed" if failed else "succeeded"
+        audit.finish_system_run(conn, run, status, message=f"dbt failed on: {', '.join(sorted(failed))}" if failed else None)
+
+
+def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefinition:
+    @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=LayerTranslator(),
+                name="dbt_layers")
+    def _dbt_layers(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+        run_id = context.run.run_id
+        with psycopg.connect(warehouse_url(), autocommit=True) as conn:
+            runs = audit.system_runs_of(conn, run_id)
+            batch_ids = [r.batch_id for r in runs]
+            invocation = dbt.cli(["build", "--vars", json.dumps({"dagster_run_id": run_id})], context=context,
+                                 raise_on_error=False)
+            succeeded: set[str] = set()
+            for event in invocation.stream():
+                if isinstance(event, dg.Output):
+                    key = context.asset_key_for_output(event.output_name)
+                    succeeded.add(".".join(key.path))
+                    event = event.with_metadata({**event.metadata, **_counts(conn, *key.path, batch_ids),
+                                                 "batch_ids": json.dumps(batch_ids)})
+                yield event
+            failed = _failed_models(invocation)
+            _audit_layers(conn, catalog, runs, run_id, succeeded, failed)
+            if failed:
+                raise dg.Failure(f"dbt build failed for: {', '.join(sorted(failed))}; see the dbt log in this step")
+
+    return _dbt_layers
+
+
+def _failed_models(invocation: Any) -> set[str]:
+    """`schema.table` of every model that errored, from dbt's run_results.json."""
+    results = invocation.get_artifact("run_results.json")
+    manifest = invocation.manifest
+    failed = set()
+    for result in results.get("results", []):
+        if result.get("status") in ("error", "fail") and result["unique_id"].startswith("model."):
+            node = manifest["nodes"][result["unique_id"]]
+            failed.add(f"{node['config'].get('schema')}.{node.get('alias') or node['name']}")
+    return failed

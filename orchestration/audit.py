@@ -1,0 +1,205 @@
+"""Reading and writing the audit tables (schema in migrations/): one function per thing that happens.
+
+Writers take an open psycopg connection so the caller decides the transaction; every count written
+here is measured in the database, never estimated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+LAYERS = ("landing", "quality", "bronze", "silver", "gold")
+
+
+@dataclass(frozen=True)
+class SystemRun:
+    system_run_id: int
+    batch_id: int
+    system_id: str
+    source_ref: str
+    batch_timestamp: dt.datetime
+
+
+def batch_id_for(conn: psycopg.Connection, system_id: str, source_ref: str) -> int:
+    """The batch id of a delivery: the one it already has (a re-run of the same batch), or a new one."""
+    row = conn.execute(
+        "select batch_id from audit.system_run where system_id = %s and source_ref = %s order by system_run_id limit 1",
+        (system_id, source_ref),
+    ).fetchone()
+    return int(row[0]) if row else int(conn.execute("select nextval('audit.batch_id_seq')").fetchone()[0])
+
+
+def start_system_run(
+    conn: psycopg.Connection, *, system_id: str, source_ref: str, batch_timestamp: dt.datetime, dagster_run_id: str
+) -> SystemRun:
+    batch_id = batch_id_for(conn, system_id, source_ref)
+    row = conn.execute(
+        "insert into audit.system_run (batch_id, system_id, source_ref, batch_timestamp, dagster_run_id, status)"
+        " values (%s, %s, %s, %s, %s, 'running') returning system_run_id",
+        (batch_id, system_id, source_ref, batch_timestamp, dagster_run_id),
+    ).fetchone()
+    return SystemRun(int(row[0]), batch_id, system_id, source_ref, batch_timestamp)
+
+
+def system_runs_of(conn: psycopg.Connection, dagster_run_id: str) -> list[SystemRun]:
+    """The system runs (batches) a Dagster run is working on."""
+    rows = conn.execute(
+        "select system_run_id, batch_id, system_id, source_ref, batch_timestamp from audit.system_run"
+        " where dagster_run_id = %s order by system_run_id",
+        (dagster_run_id,),
+    ).fetchall()
+    return [SystemRun(*row) for row in rows]
+
+
+def start_layer(conn: psycopg.Connection, run: SystemRun, layer: str) -> int:
+    row = conn.execute(
+        "insert into audit.system_layer_run (system_run_id, batch_id, layer, status) values (%s, %s, %s, 'running')"
+        " on conflict (system_run_id, layer) do update set status = 'running', started_at = clock_timestamp(),"
+        " ended_at = null returning system_layer_run_id",
+        (run.system_run_id, run.batch_id, layer),
+    ).fetchone()
+    return int(row[0])
+
+
+def finish_layer(conn: psycopg.Connection, layer_run_id: int, status: str, *, message: str | None = None) -> None:
+    """Close a layer run; its entity counts are the statuses of its entity rows."""
+    conn.execute(
+        "update audit.system_layer_run l set status = %s, ended_at = clock_timestamp(), message = %s,"
+        " entities_succeeded = (select count(*) from audit.entity_layer_run e"
+        "   where e.system_layer_run_id = l.system_layer_run_id and e.status = 'succeeded'),"
+        " entities_failed = (select count(*) from audit.entity_layer_run e"
+        "   where e.system_layer_run_id = l.system_layer_run_id and e.status = 'failed'),"
+        " entities_skipped = (select count(*) from audit.entity_layer_run e"
+        "   where e.system_layer_run_id = l.system_layer_run_id and e.status = 'skipped')"
+        " where system_layer_run_id = %s",
+        (status, message, layer_run_id),
+    )
+
+
+def record_entity(
+    conn: psycopg.Connection,
+    *,
+    layer_run_id: int | None,
+    run: SystemRun,
+    entity: str,
+    layer: str,
+    status: str,
+    dagster_run_id: str,
+    started_at: dt.datetime | None = None,
+    records_in: int = 0,
+    inserted: int = 0,
+    updated: int = 0,
+    deleted: int = 0,
+    message: str | None = None,
+) -> None:
+    conn.execute(
+        "insert into audit.entity_layer_run (system_layer_run_id, batch_id, batch_timestamp, system_id, entity, layer,"
+        " status, started_at, ended_at, records_in, inserted, updated, deleted, dagster_run_id, message)"
+        " values (%s, %s, %s, %s, %s, %s, %s, coalesce(%s, clock_timestamp()), clock_timestamp(),"
+        " %s, %s, %s, %s, %s, %s)",
+        (layer_run_id, run.batch_id, run.batch_timestamp, run.system_id, entity, layer, status, started_at,
+         records_in, inserted, updated, deleted, dagster_run_id, message),
+    )
+
+
+def adopt_entity_rows(conn: psycopg.Connection, layer_run_id: int, run: SystemRun, layer: str, dagster_run_id: str) -> None:
+    """Link entity rows written inside dbt (the silver materialization) to their layer run."""
+    conn.execute(
+        "update audit.entity_layer_run set system_layer_run_id = %s where system_layer_run_id is null"
+        " and dagster_run_id = %s and layer = %s and system_id = %s",
+        (layer_run_id, dagster_run_id, layer, run.system_id),
+    )
+
+
+def finish_system_run(conn: psycopg.Connection, run: SystemRun, status: str, *, message: str | None = None) -> None:
+    """Close a system run; an entity failed if any of its layers failed in this run."""
+    conn.execute(
+        """
+        with entity_status as (
+            select e.entity, bool_or(e.status = 'failed') as failed, bool_and(e.status = 'skipped') as skipped
+            from audit.entity_layer_run e join audit.system_layer_run l using (system_layer_run_id)
+            where l.system_run_id = %(id)s and e.layer <> 'landing'
+            group by e.entity
+        )
+        update audit.system_run set status = %(status)s, ended_at = clock_timestamp(), message = %(message)s,
+            entities_failed = (select count(*) from entity_status where failed),
+            entities_skipped = (select count(*) from entity_status where skipped and not failed),
+            entities_succeeded = (select count(*) from entity_status where not failed and not skipped)
+        where system_run_id = %(id)s
+        """,
+        {"id": run.system_run_id, "status": status, "message": message},
+    )
+
+
+def unfinished_runs(conn: psycopg.Connection, dagster_run_id: str) -> list[SystemRun]:
+    rows = conn.execute(
+        "select system_run_id, batch_id, system_id, source_ref, batch_timestamp from audit.system_run"
+        " where dagster_run_id = %s and status = 'running'",
+        (dagster_run_id,),
+    ).fetchall()
+    return [SystemRun(*row) for row in rows]
+
+
+def abandoned_batches(conn: psycopg.Connection, system_id: str) -> list[int]:
+    """Batches of a system that started landing but never finished it (a crash, a kill)."""
+    rows = conn.execute(
+        "select distinct r.batch_id from audit.system_run r where r.system_id = %s and not exists ("
+        " select 1 from audit.system_layer_run l join audit.system_run r2 using (system_run_id)"
+        " where r2.batch_id = r.batch_id and l.layer = 'landing' and l.status = 'succeeded')",
+        (system_id,),
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def mark_abandoned_landings(conn: psycopg.Connection, system_id: str) -> None:
+    """Landings left 'running' by a process that died are failed. Call it holding the system's landing
+    lock: then no live process can be landing this system."""
+    message = "abandoned: the process stopped before landing finished"
+    conn.execute(
+        "update audit.system_layer_run set status = 'failed', ended_at = clock_timestamp(), message = %s"
+        " where status = 'running' and layer = 'landing'"
+        " and system_run_id in (select system_run_id from audit.system_run where system_id = %s)",
+        (message, system_id),
+    )
+    conn.execute(
+        "update audit.system_run r set status = 'failed', ended_at = clock_timestamp(), message = %s"
+        " where r.status = 'running' and r.system_id = %s and not exists (select 1 from audit.system_layer_run l"
+        " where l.system_run_id = r.system_run_id and l.layer = 'landing' and l.status = 'succeeded')",
+        (message, system_id),
+    )
+
+
+def get_cursor(conn: psycopg.Connection, system_id: str, endpoint: str) -> str | None:
+    row = conn.execute(
+        "select value from audit.cursor where system_id = %s and endpoint = %s", (system_id, endpoint)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def set_cursor(conn: psycopg.Connection, system_id: str, endpoint: str, value: str, batch_id: int) -> None:
+    conn.execute(
+        "insert into audit.cursor (system_id, endpoint, value, batch_id) values (%s, %s, %s, %s)"
+        " on conflict (system_id, endpoint) do update set value = excluded.value, batch_id = excluded.batch_id,"
+        " updated_at = clock_timestamp()",
+        (system_id, endpoint, value, batch_id),
+    )
+
+
+def recent_runs(conn: psycopg.Connection, *, limit: int = 10) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """
+            select r.system_run_id, r.batch_id, r.system_id, r.source_ref, r.batch_timestamp, r.status,
+                   r.started_at, r.ended_at, r.entities_succeeded, r.entities_failed, r.entities_skipped,
+                   r.message, r.dagster_run_id,
+                   coalesce((select string_agg(l.layer || '=' || l.status, ' ' order by l.system_layer_run_id)
+                             from audit.system_layer_run l where l.system_run_id = r.system_run_id), '') as layers
+            from audit.system_run r order by r.system_run_id desc limit %s
+            """,
+            (limit,),
+        ).fetchall()

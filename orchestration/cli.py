@@ -1,0 +1,178 @@
+"""`dataplatform`: the operator's command line.
+
+Exit codes scripts can rely on: 0 success, 1 a run or step failed, 2 invalid metadata or usage,
+3 the warehouse could not be reached or started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+
+from metadata.catalog import Catalog, MetadataError, load_catalog
+from orchestration.warehouse import WarehouseError, open_warehouse, redact_url, state_dir
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_WAREHOUSE = 0, 1, 2, 3
+
+
+def echo(message: str) -> None:
+    print(message, flush=True)
+
+
+def _catalog() -> Catalog:
+    """The validated metadata, or exit 2 with every problem listed (before anything is written)."""
+    try:
+        return load_catalog()
+    except MetadataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(EXIT_INVALID) from err
+
+
+@contextlib.contextmanager
+def _warehouse() -> Iterator[str]:
+    """The migrated warehouse, exported to this process's environment for dlt, dbt and Dagster."""
+    from orchestration.migrations import migrate
+    from orchestration.runtime import export_warehouse_env
+
+    try:
+        with open_warehouse(echo=echo) as url:
+            applied = migrate(url)
+            if applied:
+                echo(f"applied migrations: {', '.join(applied)}")
+            export_warehouse_env(url)
+            yield url
+    except (WarehouseError, psycopg.OperationalError) as err:
+        print(f"error: warehouse: {err}", file=sys.stderr)
+        raise SystemExit(EXIT_WAREHOUSE) from err
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    catalog = _catalog()
+    echo(f"metadata in {catalog.folder} is valid: {len(catalog.systems)} system(s), "
+         f"{len(catalog.entities)} entity(ies), {len(catalog.actions)} action(s)")
+    return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from orchestration.dbt_codegen import generate
+
+    files = generate(_catalog())
+    echo(f"generated {len(files)} dbt file(s) from metadata")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestration.pipeline import run_job
+    from orchestration.summary import print_summary
+
+    catalog = _catalog()
+    if args.system and args.system not in catalog.systems:
+        print(f"error: unknown system {args.system!r}; declared: {', '.join(catalog.systems)}", file=sys.stderr)
+        return EXIT_INVALID
+    with _warehouse() as url:
+        outcome = run_job(system_id=args.system, force=args.force, echo=echo)
+        print_summary(url, catalog, outcome, echo=echo)
+    return EXIT_OK if outcome.success else EXIT_FAILED
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate the test system's deliveries and load each of them, one batch per run."""
+    from ingestion.test_system.generator import generate
+    from orchestration.pipeline import run_job
+    from orchestration.summary import print_summary
+
+    catalog = _catalog()
+    folder = state_dir() / "sources" / "TST01"
+    generate(folder, days=args.days, seed=args.seed)
+    echo(f"test system TST01: {args.days} daily deliveries in {folder}")
+    with _warehouse() as url:
+        outcome = None
+        for _ in range(args.days):
+            outcome = run_job(system_id="TST01", echo=echo)
+            if not outcome.success:
+                break
+        assert outcome is not None
+        print_summary(url, catalog, outcome, echo=echo)
+    return EXIT_OK if outcome.success else EXIT_FAILED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from orchestration.audit import recent_runs
+
+    with _warehouse() as url, psycopg.connect(url) as conn:
+        runs = recent_runs(conn, limit=args.limit)
+    if not runs:
+        echo("no runs yet: try `dataplatform demo` or `dataplatform run`")
+    for r in runs:
+        ended = r["ended_at"].strftime("%Y-%m-%d %H:%M:%S") if r["ended_at"] else "-"
+        echo(f"{r['system_id']} batch {r['batch_id']} ({r['source_ref']}) {r['status']:<9} ended {ended}  "
+             f"entities ok/failed/skipped {r['entities_succeeded']}/{r['entities_failed']}/{r['entities_skipped']}  "
+             f"{r['layers']}" + (f"  -- {r['message']}" if r["message"] else ""))
+    return EXIT_OK
+
+
+def cmd_dbt(args: argparse.Namespace) -> int:
+    """Run dbt on the platform's project and warehouse, e.g. `dataplatform dbt build`."""
+    from orchestration.dbt_codegen import DBT_PROJECT_DIR
+    from orchestration.dbt_project import prepare
+
+    catalog = _catalog()
+    prepare(catalog)
+    with _warehouse():
+        dbt = str(Path(sys.executable).parent / "dbt")
+        return subprocess.call([dbt, *args.dbt_args, "--project-dir", str(DBT_PROJECT_DIR),
+                                "--profiles-dir", str(DBT_PROJECT_DIR)])
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """The Dagster UI on the same warehouse; the embedded server runs as long as the UI does."""
+    _catalog()
+    with _warehouse() as url:
+        echo(f"Dagster UI on http://127.0.0.1:{args.port} with warehouse {redact_url(url)} (Ctrl-C stops both)")
+        dagster = str(Path(sys.executable).parent / "dagster")
+        try:
+            return subprocess.call([dagster, "dev", "-m", "orchestration.definitions", "-p", str(args.port)],
+                                   env=os.environ.copy())
+        except KeyboardInterrupt:
+            return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dataplatform", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="land new data and build every layer (one batch per system)")
+    run.add_argument("--system", help="only this system (and what is built from it)")
+    run.add_argument("--force", action="store_true", help="re-run the last batch even if it already succeeded")
+    run.set_defaults(func=cmd_run)
+    demo = sub.add_parser("demo", help="generate the test system's data and run the pipeline over it, end to end")
+    demo.add_argument("--days", type=int, default=3)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.set_defaults(func=cmd_demo)
+    sub.add_parser("validate", help="check all metadata and list every problem").set_defaults(func=cmd_validate)
+    sub.add_parser("generate", help="write the dbt files generated from metadata").set_defaults(func=cmd_generate)
+    status = sub.add_parser("status", help="recent runs from the audit tables")
+    status.add_argument("--limit", type=int, default=10)
+    status.set_defaults(func=cmd_status)
+    dbt = sub.add_parser("dbt", help="run a dbt command on the platform's project, e.g. `dataplatform dbt build`")
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    dbt.set_defaults(func=cmd_dbt)
+    dev = sub.add_parser("dev", help="open the Dagster UI on the platform's warehouse")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(func=cmd_dev)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""Generate the dbt files that follow from metadata: landing sources, and one thin bronze and silver
+model (SQL + YAML with its data tests) per entity.
+
+Generated files live in `generated/` folders that git ignores; `dataplatform generate` (and every
+command that runs dbt) rewrites them, so they never drift from metadata and are never edited by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from metadata.catalog import Catalog
+from metadata.models import Entity, ExplodePattern
+from metadata.naming import dbt_model_name, landing_table
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+HEADER = "-- Generated from metadata by `dataplatform generate`: do not edit.\n"
+YAML_HEADER = "# Generated from metadata by `dataplatform generate`: do not edit.\n"
+
+
+def _jinja(value: object) -> str:
+    """A Jinja literal for lists/dicts of strings, numbers and booleans (Jinja reads JSON's true/false)."""
+    return json.dumps(value)
+
+
+def _sources(catalog: Catalog) -> dict[str, object]:
+    tables = [
+        {"name": landing_table(s.id, endpoint), "description": f"{s.name}: endpoint {endpoint}, as landed"}
+        for s in catalog.systems.values()
+        for endpoint in s.endpoints()
+    ]
+    return {"version": 2, "sources": [{"name": "landing", "schema": "landing", "tables": tables}]}
+
+
+def _bronze(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
+    columns = catalog.columns[entity.name]
+    pattern = entity.bronze_pattern
+    list_path = pattern.list_path if isinstance(pattern, ExplodePattern) else None
+    sql = (
+        HEADER
+        + "{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='_batch_id',\n"
+        + f"          alias='{catalog.table(entity)}', on_schema_change='append_new_columns',\n"
+        + "          indexes=[{'columns': ['_batch_id']}, {'columns': ['_loaded_at']}]) }}\n"
+        + "{{ bronze_entity(\n"
+        + f"    source('landing', '{catalog.landing_table(entity)}'),\n"
+        + f"    pattern='{pattern.type}',\n"
+        + f"    list_path={_jinja(list_path) if list_path else 'none'},\n"
+        + f"    columns={_jinja([c.as_dict() for c in columns])}\n"
+        + ") }}\n"
+    )
+    model = {
+        "name": dbt_model_name("bronze", entity.system_id, entity.name),
+        "description": f"{entity.description} Bronze ({pattern.type}), append-only, one set of rows per batch.",
+        "columns": [{"name": "_batch_id", "data_tests": ["not_null"]}]
+        + [{"name": c.name, "data_tests": ["not_null"]} for c in columns if c.primary_key],
+    }
+    return sql, {"version": 2, "models": [model]}
+
+
+def _silver(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
+    columns = catalog.columns[entity.name]
+    key = [c.name for c in columns if c.primary_key]
+    scd1 = [c.name for c in columns if c.scd_type == 1 and not c.primary_key]
+    scd2 = [c.name for c in columns if c.scd_type == 2 and not c.primary_key]
+    sql = (
+        HEADER
+        + "{{ config(materialized='scd2_history',\n"
+        + f"          alias='{catalog.table(entity)}', system_id='{entity.system_id}', entity='{entity.name}',\n"
+        + f"          load_type='{entity.load_type}', primary_key={_jinja(key)}, scd1_columns={_jinja(scd1)}) }}}}\n"
+        + "{{ silver_stage(\n"
+        + f"    ref('{dbt_model_name('bronze', entity.system_id, entity.name)}'),\n"
+        + f"    primary_key={_jinja(key)},\n"
+        + f"    columns={_jinja([c.name for c in columns])},\n"
+        + f"    scd2_columns={_jinja(scd2)}\n"
+        + ") }}\n"
+    )
+    model = {
+        "name": dbt_model_name("silver", entity.system_id, entity.name),
+        "description": f"{entity.description} Silver: SCD2 history ({entity.load_type} load); "
+        f"SCD1 attributes: {', '.join(scd1) or 'none'}.",
+        "data_tests": [
+            {"one_current_version": {"arguments": {"primary_key": key}}},
+            {"versions_do_not_overlap": {"arguments": {"primary_key": key}}},
+        ],
+        "columns": [{"name": k, "data_tests": ["not_null"]} for k in key]
+        + [{"name": "valid_from", "data_tests": ["not_null"]}, {"name": "_opened_by_batch_id", "data_tests": ["not_null"]}],
+    }
+    return sql, {"version": 2, "models": [model]}
+
+
+def _write(path: Path, text: str, written: list[Path]) -> None:
+    """Write only when the content changes, so dbt's partial parsing stays quick."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    written.append(path)
+
+
+def generate(catalog: Catalog, *, project_dir: Path = DBT_PROJECT_DIR) -> list[Path]:
+    """Write every generated dbt file for `catalog`, delete stale ones; return the files kept."""
+    written: list[Path] = []
+    dump = lambda data: YAML_HEADER + yaml.safe_dump(data, sort_keys=False, width=120)  # noqa: E731
+    _write(project_dir / "models" / "landing" / "generated" / "__sources.yml", dump(_sources(catalog)), written)
+    for entity in catalog.entities.values():
+        for layer, build in (("bronze", _bronze), ("silver", _silver)):
+            sql, properties = build(catalog, entity)
+            stem = project_dir / "models" / layer / "generated" / dbt_model_name(layer, entity.system_id, entity.name)
+            _write(stem.with_suffix(".sql"), sql, written)
+            _write(stem.with_suffix(".yml"), dump(properties), written)
+    for folder in ("landing", "bronze", "silver"):
+        for stale in (project_dir / "models" / folder / "generated").glob("*"):
+            if stale not in written:
+                stale.unlink()
+    return written

@@ -1,0 +1,43 @@
+"""What every step needs at run time: the warehouse URL, dbt's connection variables, run tags."""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+from orchestration.warehouse import DATABASE_URL_ENV, connection_params, state_dir
+
+FORCE_TAG = "dataplatform/force"
+
+
+class NoWarehouseError(RuntimeError):
+    pass
+
+
+def warehouse_url() -> str:
+    """The URL the `dataplatform` command exported (or the operator set) for this process."""
+    url = os.environ.get(DATABASE_URL_ENV)
+    if not url:
+        raise NoWarehouseError(
+            f"{DATABASE_URL_ENV} is not set: start Dagster through `dataplatform dev` (which starts the embedded "
+            "PostgreSQL and sets it), or set it to your PostgreSQL URL"
+        )
+    return url
+
+
+def export_warehouse_env(url: str) -> None:
+    """Make the warehouse reachable by everything this process starts: dlt, dbt (profiles.yml) and Dagster."""
+    params = connection_params(url)
+    os.environ[DATABASE_URL_ENV] = url
+    os.environ["DATAPLATFORM_PG_HOST"] = str(params["host"])
+    os.environ["DATAPLATFORM_PG_PORT"] = str(params["port"])
+    os.environ["DATAPLATFORM_PG_USER"] = str(params["user"])
+    os.environ["DATAPLATFORM_PG_PASSWORD"] = str(params["password"])
+    os.environ["DATAPLATFORM_PG_DBNAME"] = str(params["dbname"])
+    os.environ.setdefault("DAGSTER_HOME", str((state_dir() / "dagster").absolute()))
+    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+
+
+def advisory_key(name: str) -> int:
+    """A stable advisory-lock key for a name (a system id)."""
+    return zlib.crc32(name.encode())

