@@ -177,7 +177,7 @@ def _check_entities(catalog: Catalog, problems: list[Problem]) -> None:
             problems.append(Problem(f, obj, "name", f"table name {why}"))
         try:
             catalog.models[e.name] = _import_model(e.model)
-        except (ImportError, AttributeError, TypeError) as err:
+        except Exception as err:  # importing the model runs its module: any error there is a metadata problem
             problems.append(Problem(f, obj, "model", f"cannot load {e.model!r}: {err}"))
     tables = [catalog.table(e) for e in entities]
     for dup in _duplicates(tables):

@@ -39,16 +39,31 @@ class Column:
         }
 
 
-def _flat(attrs: list[Attribute], source: Literal["record", "item"], *, expand: bool) -> list[Column]:
-    """Columns of `attrs`; nested models are expanded (path joined by '_') or kept as JSONB."""
+def _flat(
+    attrs: list[Attribute],
+    source: Literal["record", "item"],
+    *,
+    expand: bool,
+    within: tuple[type[BaseModel], ...] = (),
+) -> list[Column]:
+    """Columns of `attrs`; nested models are expanded (path joined by '_') or kept as JSONB.
+
+    `within` holds the nested models being expanded, so a model that contains itself is reported
+    instead of recursing forever.
+    """
     columns: list[Column] = []
     for attr in attrs:
         if attr.nested is not None and expand:
+            if attr.nested in within:
+                raise EntityModelError(
+                    f"field {'.'.join(attr.path)!r} nests {attr.nested.__name__} inside itself, which cannot be "
+                    "flattened into columns; type it as dict (one JSONB column) or use the copy pattern"
+                )
             inner = attributes(attr.nested, prefix=attr.path)
             # A nested object's key marks count only for itself, not for the entity.
             columns += [
                 Column(c.name, c.pg_type, c.path, source, attr.primary_key and c.primary_key, c.scd_type, True)
-                for c in _flat(inner, source, expand=True)
+                for c in _flat(inner, source, expand=True, within=(*within, attr.nested))
             ]
             continue
         columns.append(

@@ -1,0 +1,35 @@
+# The commands a newcomer needs. Each creates the virtual environment first if it is missing.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install run test dev validate status clean
+
+$(BIN)/dataplatform: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(BIN)/dataplatform
+
+## run: the demo, end to end: test-system data -> landing -> quality -> bronze -> silver -> gold, with a summary
+run: install
+	$(BIN)/dataplatform demo
+
+## test: the whole test suite (unit, definitions, end to end, dbt build) on a real embedded PostgreSQL
+test: install
+	$(BIN)/python -m pytest
+
+## dev: the Dagster UI on the same warehouse
+dev: install
+	$(BIN)/dataplatform dev
+
+validate: install
+	$(BIN)/dataplatform validate
+
+status: install
+	$(BIN)/dataplatform status
+
+clean:
+	rm -rf $(VENV) .dataplatform dbt_project/target dbt_project/logs dbt_project/models/*/generated
