@@ -69,10 +69,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    catalog = _catalog()  # before importing Dagster: bad metadata fails fast and writes nothing
     from orchestration.pipeline import run_job
     from orchestration.summary import print_summary
 
-    catalog = _catalog()
     if args.system and args.system not in catalog.systems:
         print(f"error: unknown system {args.system!r}; declared: {', '.join(catalog.systems)}", file=sys.stderr)
         return EXIT_INVALID
@@ -84,11 +84,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the test system's deliveries and load each of them, one batch per run."""
+    catalog = _catalog()  # before importing Dagster: bad metadata fails fast and writes nothing
     from ingestion.test_system.generator import generate
     from orchestration.pipeline import run_job
     from orchestration.summary import print_summary
 
-    catalog = _catalog()
     folder = state_dir() / "sources" / "TST01"
     generate(folder, days=args.days, seed=args.seed)
     echo(f"test system TST01: {args.days} daily deliveries in {folder}")
