@@ -116,6 +116,14 @@ def adopt_entity_rows(conn: psycopg.Connection, layer_run_id: int, run: SystemRu
     )
 
 
+def has_entity_row(conn: psycopg.Connection, run: SystemRun, entity: str, layer: str, dagster_run_id: str) -> bool:
+    return conn.execute(
+        "select exists (select 1 from audit.entity_layer_run where batch_id = %s and system_id = %s and entity = %s"
+        " and layer = %s and dagster_run_id = %s)",
+        (run.batch_id, run.system_id, entity, layer, dagster_run_id),
+    ).fetchone()[0]
+
+
 def finish_system_run(conn: psycopg.Connection, run: SystemRun, status: str, *, message: str | None = None) -> None:
     """Close a system run; an entity failed if any of its layers failed in this run."""
     conn.execute(

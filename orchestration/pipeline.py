@@ -30,7 +30,7 @@ def run_job(*, system_id: str | None = None, force: bool = False, echo: Callable
     from orchestration.definitions import RUN_ALL_JOB, defs, system_job_name
 
     job_name = system_job_name(system_id) if system_id else RUN_ALL_JOB
-    job = defs.get_job_def(job_name)
+    job = defs.resolve_job_def(job_name)
     echo(f"running job {job_name}{' (forced)' if force else ''} ...")
     started = dt.datetime.now()
     result = job.execute_in_process(

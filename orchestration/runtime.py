@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from pathlib import Path
 
 from orchestration.warehouse import DATABASE_URL_ENV, connection_params, state_dir
 
@@ -35,7 +36,11 @@ def export_warehouse_env(url: str) -> None:
     os.environ["DATAPLATFORM_PG_PASSWORD"] = str(params["password"])
     os.environ["DATAPLATFORM_PG_DBNAME"] = str(params["dbname"])
     os.environ.setdefault("DAGSTER_HOME", str((state_dir() / "dagster").absolute()))
-    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():  # the default storage (under DAGSTER_HOME) is right; telemetry has no network here
+        config.write_text("telemetry:\n  enabled: false\n")
 
 
 def advisory_key(name: str) -> int:

@@ -1,42 +1,40 @@
-"""The short report a run ends with: the batch, rows per layer, and a taste of gold."""
+"""The short report a run ends with: the batch, what each layer did with it, and a taste of gold."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import psycopg
-from psycopg import sql
 
 from metadata.catalog import Catalog
 from orchestration.pipeline import RunOutcome
 
 
-def _count(conn: psycopg.Connection, schema: str, table: str, where: str = "") -> int | None:
-    exists = conn.execute("select to_regclass(%s)", (f"{schema}.{table}",)).fetchone()[0]
-    if exists is None:
-        return None
-    query = sql.SQL("select count(*) from {}" + where).format(sql.Identifier(schema, table))
-    return int(conn.execute(query).fetchone()[0])
-
-
 def print_summary(url: str, catalog: Catalog, outcome: RunOutcome, *, echo: Callable[[str], None] = print) -> None:
     with psycopg.connect(url) as conn:
+        if not outcome.system_runs:
+            echo("\nno new batch in this run: the sources hold nothing new (use --force to re-run the last batch)")
         for run in outcome.system_runs:
             echo(f"\n{run.system_id}: batch {run.batch_id} = delivery {run.source_ref} "
                  f"(batch timestamp {run.batch_timestamp:%Y-%m-%d %H:%M %Z})")
-        if not outcome.system_runs:
-            echo("\nno new batch in this run (nothing new in the sources)")
-        echo(f"\n{'entity':<28}{'landing':>10}{'bronze':>10}{'silver':>10}{'current':>10}")
-        for entity in catalog.entities.values():
-            table = catalog.table(entity)
-            cells = [
-                _count(conn, "landing", catalog.landing_table(entity)),
-                _count(conn, "bronze", table),
-                _count(conn, "silver", table),
-                _count(conn, "silver", table, " where valid_to is null"),
-            ]
-            echo(f"{entity.system_id + '.' + entity.name:<28}" + "".join(f"{'-' if c is None else c:>10}" for c in cells))
-        if _count(conn, "gold", "owner_vehicles") is not None:
+            counts = {
+                (layer, entity): (records_in, inserted, updated, deleted)
+                for layer, entity, records_in, inserted, updated, deleted in conn.execute(
+                    "select layer, entity, records_in, inserted, updated, deleted from audit.entity_layer_run"
+                    " where batch_id = %s and dagster_run_id = %s", (run.batch_id, outcome.dagster_run_id))
+            }
+            echo(f"  {'entity':<18}{'landed':>8}{'bronze':>8}{'silver +new':>13}{'~changed':>10}{'-deleted':>10}"
+                 f"{'versions':>10}{'current':>9}")
+            for entity in catalog.entities_of(run.system_id):
+                landed = counts.get(("landing", entity.landing_entity), (0, 0, 0, 0))[1]
+                bronze = counts.get(("bronze", entity.name), (0, 0, 0, 0))[1]
+                _, new, changed, deleted = counts.get(("silver", entity.name), (0, 0, 0, 0))
+                table = catalog.table(entity)
+                versions, current = conn.execute(
+                    f'select count(*), count(*) filter (where valid_to is null) from silver."{table}"'
+                ).fetchone() if conn.execute("select to_regclass(%s)", (f"silver.{table}",)).fetchone()[0] else (0, 0)
+                echo(f"  {entity.name:<18}{landed:>8}{bronze:>8}{new:>13}{changed:>10}{deleted:>10}{versions:>10}{current:>9}")
+        if conn.execute("select to_regclass('gold.owner_vehicles')").fetchone()[0]:
             rows = conn.execute(
                 "select owner_id, owner_name, city, vehicles_owned, vehicles_acquired_last_30_days from gold.owner_vehicles"
                 " order by vehicles_owned desc, owner_id limit 5"

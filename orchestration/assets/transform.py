@@ -64,6 +64,11 @@ def _audit_layers(conn: psycopg.Connection, catalog: Catalog, runs: list[audit.S
                 elif status != "succeeded":
                     audit.record_entity(conn, layer_run_id=layer_id, run=run, entity=entity.name, layer=layer,
                                         status=status, dagster_run_id=run_id)
+                elif not audit.has_entity_row(conn, run, entity.name, layer, run_id):
+                    # The materialization writes a row per batch it applies; none means it had applied this one.
+                    audit.record_entity(conn, layer_run_id=layer_id, run=run, entity=entity.name, layer=layer,
+                                        status="skipped", dagster_run_id=run_id,
+                                        message="batch already applied to silver; nothing to do")
             layer_failed = any(f"{layer}.{catalog.table(e)}" in failed for e in entities)
             audit.finish_layer(conn, layer_id, "failed" if layer_failed else "succeeded")
         gold_id = audit.start_layer(conn, run, "gold")
