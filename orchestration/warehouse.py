@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import os
 import pwd
 import re
@@ -24,6 +25,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import fasteners
+import psutil
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
@@ -39,6 +41,7 @@ DATABASE = "warehouse"
 SUPERUSER = "postgres"
 SERVER_OS_USER = "embedded_postgres"  # postgres refuses to run as root, so root runs it as this user
 SOCKET_PATH_MAX = 103  # sun_path is 108 bytes on Linux, 104 on macOS (both including the NUL)
+_LEASE_NUMBERS = itertools.count()
 SETTINGS = {"listen_addresses": "'127.0.0.1'", "max_connections": "100", "shared_buffers": "128MB", "fsync": "on"}
 
 
@@ -77,6 +80,35 @@ class EmbeddedPostgres:
             if self.is_running() and self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w") != 0:
                 raise self._error("could not stop the embedded PostgreSQL server")
 
+    @property
+    def _lease_dir(self) -> Path:
+        return self.root / "leases"
+
+    @property
+    def _leased_start_marker(self) -> Path:
+        return self.root / "started-for-leases"
+
+    def release(self, lease: str) -> bool:
+        """Drop a lease; the last leaseholder out stops a server that a leaseholder started.
+
+        Leases are files named `<pid>-<n>`; those of dead processes are ignored (and removed), so a
+        killed command never keeps the server alive. A server started without a lease (start()) is
+        left running. Returns whether the server was stopped.
+        """
+        with self._lock:
+            (self._lease_dir / lease).unlink(missing_ok=True)
+            live = []
+            for other in self._lease_dir.glob("*"):
+                if psutil.pid_exists(int(other.name.split("-")[0])):
+                    live.append(other)
+                else:
+                    other.unlink(missing_ok=True)
+            if live or not self._leased_start_marker.exists():
+                return False
+            self._leased_start_marker.unlink()
+        self.stop()
+        return True
+
     def is_running(self) -> bool:
         """Whether postmaster.pid names a live server; `pg_ctl status` checks both."""
         if not (self.data_dir / "postmaster.pid").exists():
@@ -91,10 +123,14 @@ class EmbeddedPostgres:
             raise WarehouseError(f"the embedded PostgreSQL in {self.root} has not been started yet") from exc
         return f"postgresql://{SUPERUSER}:{quote(password, safe='')}@127.0.0.1:{port}/{DATABASE}"
 
-    def _ensure_running(self, *, on_start: Callable[[], None] = lambda: None) -> tuple[str, bool]:
+    def _ensure_running(
+        self, *, on_start: Callable[[], None] = lambda: None, lease: str | None = None
+    ) -> tuple[str, bool]:
         """Start under an inter-process lock so two commands launched together share one server.
 
-        Returns the URL and whether this call started the server (only the starter should stop it).
+        With `lease`, the caller is registered as a user of the server in the same locked step, so a
+        command finishing at that moment cannot stop the server under it (see `release`).
+        Returns the URL and whether this call started the server.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock:
@@ -103,6 +139,11 @@ class EmbeddedPostgres:
                 on_start()
                 self._prepare()
                 self._start_server()
+                if lease is not None:
+                    self._leased_start_marker.touch()
+            if lease is not None:
+                self._lease_dir.mkdir(exist_ok=True)
+                (self._lease_dir / lease).touch()
             url = self.url()
             try:
                 with psycopg.connect(url, dbname="postgres", autocommit=True, connect_timeout=10) as conn:
@@ -203,7 +244,9 @@ def _port_is_free(port: int) -> bool:
 def open_warehouse(*, echo: Callable[[str], None] | None = None) -> Iterator[str]:
     """Yield the warehouse URL, starting the embedded server for the duration if nobody else runs it.
 
-    A server someone else started (e.g. by the long-running Dagster UI) is reused and left running.
+    Every caller holds a lease while it uses the server; the last one out stops it (if a leaseholder
+    started it). So a server the long-running Dagster UI holds is reused and left running, and two
+    commands started together never stop the server under each other.
     """
     external = os.environ.get(DATABASE_URL_ENV)
     if external:
@@ -213,14 +256,17 @@ def open_warehouse(*, echo: Callable[[str], None] | None = None) -> Iterator[str
     server = EmbeddedPostgres(state_dir() / "postgres")
     shown = server.root.relative_to(Path.cwd()) if server.root.is_relative_to(Path.cwd()) else server.root
     began = time.monotonic()
-    url, started = server._ensure_running(on_start=lambda: say(f"starting embedded PostgreSQL in {shown} ..."))
+    lease = f"{os.getpid()}-{next(_LEASE_NUMBERS)}"
+    url, started = server._ensure_running(
+        on_start=lambda: say(f"starting embedded PostgreSQL in {shown} ..."), lease=lease
+    )
     if started:
         say(f"embedded PostgreSQL ready at {redact_url(url)} after {time.monotonic() - began:.1f}s")
     try:
         yield url
     finally:
-        if started:
-            server.stop()
+        if server.release(lease):
+            say("embedded PostgreSQL stopped")
 
 
 def redact_url(url: str) -> str:

@@ -132,3 +132,33 @@ def test_redact_url_and_connection_params() -> None:
     assert connection_params(url) == {
         "host": "127.0.0.1", "port": 5433, "user": "postgres", "password": "top-secret", "dbname": "warehouse",
     }
+
+
+def test_the_last_user_out_stops_the_server_whoever_started_it(home: Path) -> None:
+    """Two commands overlapping: the one that started the server finishes first; the other keeps it."""
+    server = EmbeddedPostgres(home / "postgres")
+    first, second = open_warehouse(), open_warehouse()
+    url = first.__enter__()
+    assert second.__enter__() == url
+    first.__exit__(None, None, None)
+    assert server.is_running()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select 1").fetchone() == (1,)
+    second.__exit__(None, None, None)
+    assert not server.is_running()
+
+
+def test_a_server_started_without_a_lease_is_left_running(home: Path) -> None:
+    server = EmbeddedPostgres(home / "postgres")
+    url = server.start()
+    with open_warehouse() as reused:
+        assert reused == url
+    assert server.is_running()
+    server.stop()
+
+
+def test_a_dead_commands_lease_does_not_keep_the_server_alive(home: Path) -> None:
+    server = EmbeddedPostgres(home / "postgres")
+    with open_warehouse():
+        (home / "postgres" / "leases" / "999999999-0").touch()  # a pid that cannot exist
+    assert not server.is_running()
