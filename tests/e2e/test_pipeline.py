@@ -316,3 +316,19 @@ def test_dbt_build_passes_on_the_loaded_warehouse(scenario: Scenario) -> None:
     from orchestration.cli import main
 
     assert main(["dbt", "build"]) == 0
+
+
+def test_materializations_carry_row_counts_and_the_batch_id(scenario: Scenario) -> None:
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    landing = instance.get_latest_materialization_event(dg.AssetKey(["landing", "tst01_vehicles"]))
+    metadata = landing.asset_materialization.metadata
+    assert metadata["batch_id"].value == scenario.batch["day2"]
+    assert metadata["rows_in_batch"].value == len(scenario.days[1].vehicles)
+    silver = instance.get_latest_materialization_event(dg.AssetKey(["silver", "tst01_vehicle"]))
+    metadata = silver.asset_materialization.metadata
+    assert metadata["batch_ids"].value == f"[{scenario.batch['day2']}]"
+    assert metadata["current_versions"].value == len(scenario.days[1].vehicles)
+    bronze = instance.get_latest_materialization_event(dg.AssetKey(["bronze", "tst01_vehicle"]))
+    assert bronze.asset_materialization.metadata["rows_in_batch"].value == len(scenario.days[1].vehicles)
