@@ -332,3 +332,13 @@ def test_materializations_carry_row_counts_and_the_batch_id(scenario: Scenario) 
     assert metadata["current_versions"].value == len(scenario.days[1].vehicles)
     bronze = instance.get_latest_materialization_event(dg.AssetKey(["bronze", "tst01_vehicle"]))
     assert bronze.asset_materialization.metadata["rows_in_batch"].value == len(scenario.days[1].vehicles)
+
+
+def test_status_lists_recent_runs_from_the_audit_tables(scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestration.cli import main
+
+    assert main(["status", "--limit", "2"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("TST01")]
+    assert len(lines) == 2
+    assert lines[0].startswith(f"TST01 batch {scenario.batch['day2']} (2026-01-02) succeeded")
+    assert "landing=succeeded quality=succeeded bronze=succeeded silver=succeeded gold=succeeded" in lines[0]
