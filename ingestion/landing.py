@@ -57,12 +57,14 @@ def _json_root(connection: dict[str, Any], base_dir: Path) -> Path:
     return path if path.is_absolute() else base_dir / path
 
 
-def next_load(system: System, connection: dict[str, Any], *, cursor: str | None, base_dir: Path) -> PendingLoad | None:
-    """The oldest delivery after `cursor`, or None when the source has nothing new."""
+def next_load(
+    system: System, connection: dict[str, Any], *, landed: set[str], base_dir: Path
+) -> PendingLoad | None:
+    """The oldest delivery not landed yet (a late delivery, older than landed ones, included)."""
     if system.type != "json_files":
         raise ValueError(f"system {system.id}: no connector for type {system.type!r}")
     for delivery in json_files.deliveries(_json_root(connection, base_dir)):
-        if cursor is None or delivery.name > cursor:
+        if delivery.name not in landed:
             return PendingLoad(delivery.name, delivery.timestamp)
     return None
 

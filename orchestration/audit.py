@@ -124,6 +124,16 @@ def has_entity_row(conn: psycopg.Connection, run: SystemRun, entity: str, layer:
     ).fetchone()[0]
 
 
+def quality_statuses(conn: psycopg.Connection, run: SystemRun) -> dict[str, str]:
+    """The quality gate's latest word on each entity of a batch (the contract bronze and silver follow)."""
+    rows = conn.execute(
+        "select distinct on (entity) entity, status from audit.entity_layer_run"
+        " where batch_id = %s and system_id = %s and layer = 'quality' order by entity, entity_layer_run_id desc",
+        (run.batch_id, run.system_id),
+    ).fetchall()
+    return {entity: status for entity, status in rows}
+
+
 def finish_system_run(conn: psycopg.Connection, run: SystemRun, status: str, *, message: str | None = None) -> None:
     """Close a system run; an entity failed if any of its layers failed in this run."""
     conn.execute(
@@ -144,6 +154,19 @@ def finish_system_run(conn: psycopg.Connection, run: SystemRun, status: str, *, 
     )
 
 
+def system_run_status(conn: psycopg.Connection, run: SystemRun) -> str:
+    return conn.execute("select status from audit.system_run where system_run_id = %s", (run.system_run_id,)).fetchone()[0]
+
+
+def failed_entities(conn: psycopg.Connection, dagster_run_id: str) -> list[tuple[str, str, str | None]]:
+    """(layer, entity, message) of every entity step that failed in a Dagster run."""
+    return conn.execute(
+        "select layer, entity, message from audit.entity_layer_run where dagster_run_id = %s and status = 'failed'"
+        " order by entity_layer_run_id",
+        (dagster_run_id,),
+    ).fetchall()
+
+
 def unfinished_runs(conn: psycopg.Connection, dagster_run_id: str) -> list[SystemRun]:
     rows = conn.execute(
         "select system_run_id, batch_id, system_id, source_ref, batch_timestamp from audit.system_run"
@@ -153,8 +176,8 @@ def unfinished_runs(conn: psycopg.Connection, dagster_run_id: str) -> list[Syste
     return [SystemRun(*row) for row in rows]
 
 
-def abandoned_batches(conn: psycopg.Connection, system_id: str) -> list[int]:
-    """Batches of a system that started landing but never finished it (a crash, a kill)."""
+def unlanded_batches(conn: psycopg.Connection, system_id: str) -> list[int]:
+    """Batches of a system that started landing but never finished it (a crash, a kill, an error)."""
     rows = conn.execute(
         "select distinct r.batch_id from audit.system_run r where r.system_id = %s and not exists ("
         " select 1 from audit.system_layer_run l join audit.system_run r2 using (system_run_id)"
@@ -164,22 +187,71 @@ def abandoned_batches(conn: psycopg.Connection, system_id: str) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
-def mark_abandoned_landings(conn: psycopg.Connection, system_id: str) -> None:
-    """Landings left 'running' by a process that died are failed. Call it holding the system's landing
-    lock: then no live process can be landing this system."""
-    message = "abandoned: the process stopped before landing finished"
+def mark_abandoned(conn: psycopg.Connection, system_id: str, *, current_dagster_run_id: str) -> int:
+    """Rows another run of the system left 'running' are 'abandoned': its process is gone.
+
+    Call it only where no other run of the system can be alive: under the run lock the CLI takes for a
+    job (pipeline.run_job), or in the Dagster UI where the run queue runs one job per system at a time.
+    """
+    message = "abandoned: the run stopped before finishing (killed or crashed)"
+    runs = conn.execute(
+        "update audit.system_run set status = 'abandoned', ended_at = clock_timestamp(), message = %s"
+        " where status = 'running' and system_id = %s and dagster_run_id <> %s returning system_run_id",
+        (message, system_id, current_dagster_run_id),
+    ).fetchall()
+    ids = [r[0] for r in runs]
+    if ids:
+        conn.execute(
+            "update audit.system_layer_run set status = 'abandoned', ended_at = clock_timestamp(), message = %s"
+            " where status = 'running' and system_run_id = any(%s)",
+            (message, ids),
+        )
     conn.execute(
-        "update audit.system_layer_run set status = 'failed', ended_at = clock_timestamp(), message = %s"
-        " where status = 'running' and layer = 'landing'"
-        " and system_run_id in (select system_run_id from audit.system_run where system_id = %s)",
-        (message, system_id),
+        "update audit.entity_layer_run set status = 'abandoned', ended_at = clock_timestamp(), message = %s"
+        " where status = 'running' and system_id = %s and dagster_run_id <> %s",
+        (message, system_id, current_dagster_run_id),
     )
-    conn.execute(
-        "update audit.system_run r set status = 'failed', ended_at = clock_timestamp(), message = %s"
-        " where r.status = 'running' and r.system_id = %s and not exists (select 1 from audit.system_layer_run l"
-        " where l.system_run_id = r.system_run_id and l.layer = 'landing' and l.status = 'succeeded')",
-        (message, system_id),
-    )
+    return len(ids)
+
+
+def landed_refs(conn: psycopg.Connection, system_id: str) -> set[str]:
+    """Deliveries (source refs) of a system that landed successfully at least once."""
+    rows = conn.execute(
+        "select distinct r.source_ref from audit.system_run r join audit.system_layer_run l using (system_run_id)"
+        " where r.system_id = %s and l.layer = 'landing' and l.status = 'succeeded'",
+        (system_id,),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def last_landed(conn: psycopg.Connection, system_id: str) -> SystemRun | None:
+    """The most recently landed batch of a system (what --force runs again)."""
+    row = conn.execute(
+        "select r.system_run_id, r.batch_id, r.system_id, r.source_ref, r.batch_timestamp"
+        " from audit.system_run r join audit.system_layer_run l using (system_run_id)"
+        " where r.system_id = %s and l.layer = 'landing' and l.status = 'succeeded'"
+        " order by l.ended_at desc limit 1",
+        (system_id,),
+    ).fetchone()
+    return SystemRun(*row) if row else None
+
+
+def batch_to_resume(conn: psycopg.Connection, system_id: str) -> SystemRun | None:
+    """A batch that landed but whose last run was abandoned before it finished: the next run resumes it."""
+    row = conn.execute(
+        """
+        select r.system_run_id, r.batch_id, r.system_id, r.source_ref, r.batch_timestamp
+        from audit.system_run r
+        where r.system_id = %s
+          and r.system_run_id = (select max(system_run_id) from audit.system_run r2 where r2.batch_id = r.batch_id)
+          and r.status = 'abandoned'
+          and exists (select 1 from audit.system_layer_run l join audit.system_run r3 using (system_run_id)
+                      where r3.batch_id = r.batch_id and l.layer = 'landing' and l.status = 'succeeded')
+        order by r.batch_timestamp, r.batch_id limit 1
+        """,
+        (system_id,),
+    ).fetchone()
+    return SystemRun(*row) if row else None
 
 
 def get_cursor(conn: psycopg.Connection, system_id: str, endpoint: str) -> str | None:

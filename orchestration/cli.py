@@ -1,7 +1,7 @@
 """`dataplatform`: the operator's command line.
 
 Exit codes scripts can rely on: 0 success, 1 a run or step failed, 2 invalid metadata or usage,
-3 the warehouse could not be reached or started.
+3 the warehouse could not be reached or started, 4 skipped: another run of the system is in progress.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import psycopg
 from metadata.catalog import Catalog, MetadataError, load_catalog
 from orchestration.warehouse import WarehouseError, open_warehouse, redact_url, state_dir
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_WAREHOUSE = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_WAREHOUSE, EXIT_BUSY = 0, 1, 2, 3, 4
 
 
 def echo(message: str) -> None:
@@ -79,7 +79,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     with _warehouse() as url:
         outcome = run_job(system_id=args.system, force=args.force, echo=echo)
+        if outcome.busy:
+            return EXIT_BUSY
         print_summary(url, catalog, outcome, echo=echo)
+    return EXIT_OK if outcome.success else EXIT_FAILED
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    catalog = _catalog()
+    entity = catalog.entities.get(args.entity)
+    if entity is None:
+        print(f"error: unknown entity {args.entity!r}; declared: {', '.join(catalog.entities)}", file=sys.stderr)
+        return EXIT_INVALID
+    from orchestration.pipeline import replay
+
+    with _warehouse() as url:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("select system_id from audit.system_run where batch_id = %s limit 1",
+                               (args.from_batch,)).fetchone()
+        if row is None or row[0] != entity.system_id:
+            print(f"error: batch {args.from_batch} is not a batch of system {entity.system_id} "
+                  "(see `dataplatform status`)", file=sys.stderr)
+            return EXIT_INVALID
+        outcome = replay(system_id=entity.system_id, entity=entity.name, table=catalog.table(entity),
+                         from_batch=args.from_batch, echo=echo)
+    if outcome.busy:
+        return EXIT_BUSY
     return EXIT_OK if outcome.success else EXIT_FAILED
 
 
@@ -97,7 +122,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         outcome = None
         for _ in range(args.days):
             outcome = run_job(system_id="TST01", echo=echo)
-            if not outcome.success:
+            if not outcome.success or not outcome.system_runs:
                 break
         assert outcome is not None
         print_summary(url, catalog, outcome, echo=echo)
@@ -156,6 +181,10 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=3)
     demo.add_argument("--seed", type=int, default=42)
     demo.set_defaults(func=cmd_demo)
+    replay_cmd = sub.add_parser("replay", help="rebuild an entity's silver history from a batch on, in batch order")
+    replay_cmd.add_argument("--entity", required=True, help="entity name, as in entities.json")
+    replay_cmd.add_argument("--from-batch", type=int, required=True, help="first batch to apply again")
+    replay_cmd.set_defaults(func=cmd_replay)
     sub.add_parser("validate", help="check all metadata and list every problem").set_defaults(func=cmd_validate)
     sub.add_parser("generate", help="write the dbt files generated from metadata").set_defaults(func=cmd_generate)
     status = sub.add_parser("status", help="recent runs from the audit tables")

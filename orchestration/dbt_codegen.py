@@ -46,7 +46,7 @@ def _bronze(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
         + "          indexes=[{'columns': ['_batch_id']}, {'columns': ['_loaded_at']}]) }}\n"
         + "{{ bronze_entity(\n"
         + f"    source('landing', '{catalog.landing_table(entity)}'),\n"
-        + f"    pattern='{pattern.type}',\n"
+        + f"    pattern='{pattern.type}', system_id='{entity.system_id}', entity='{entity.name}',\n"
         + f"    list_path={_jinja(list_path) if list_path else 'none'},\n"
         + f"    columns={_jinja([c.as_dict() for c in columns])}\n"
         + ") }}\n"

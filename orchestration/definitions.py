@@ -49,4 +49,5 @@ def build_definitions(catalog: Catalog) -> dg.Definitions:
     )
 
 
-defs = build_definitions(load_catalog())
+catalog = load_catalog()
+defs = build_definitions(catalog)

@@ -9,6 +9,7 @@ from pathlib import Path
 from orchestration.warehouse import DATABASE_URL_ENV, connection_params, state_dir
 
 FORCE_TAG = "dataplatform/force"
+REPLAY_TAG = "dataplatform/replay"  # "<system>.<entity>:<batch id>"
 
 
 class NoWarehouseError(RuntimeError):

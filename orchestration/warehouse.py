@@ -42,7 +42,10 @@ SUPERUSER = "postgres"
 SERVER_OS_USER = "embedded_postgres"  # postgres refuses to run as root, so root runs it as this user
 SOCKET_PATH_MAX = 103  # sun_path is 108 bytes on Linux, 104 on macOS (both including the NUL)
 _LEASE_NUMBERS = itertools.count()
-SETTINGS = {"listen_addresses": "'127.0.0.1'", "max_connections": "100", "shared_buffers": "128MB", "fsync": "on"}
+# client_connection_check_interval: a backend whose client died (a killed run) aborts its transaction
+# within seconds instead of holding its locks until its current statement ends.
+SETTINGS = {"listen_addresses": "'127.0.0.1'", "max_connections": "100", "shared_buffers": "128MB", "fsync": "on",
+            "client_connection_check_interval": "'2s'"}
 
 
 class WarehouseError(RuntimeError):

@@ -93,20 +93,42 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
         {%- endfor %}
     {%- endif %}
 
+    {%- set entity_filter -%}
+        system_id = '{{ system_id }}' and entity = '{{ entity }}'
+    {%- endset -%}
+
+    {#- Replay (dataplatform replay): back silver out to its state before the batch, inside this same
+        transaction, so the pending batches below are that batch and every later one, re-applied in order. -#}
+    {%- set replay_from = var('replay', {}).get(system_id ~ '.' ~ entity) -%}
+    {%- if replay_from is not none %}
+        {{ _silver_rewind(target, sql, replay_from, primary_key, scd1_columns, entity_filter) }}
+    {%- endif %}
+
+    {#- Batches to apply: landed, not yet in silver, and not stopped by the quality gate for this entity
+        (the gate's latest word on a batch counts). Ordered by batch timestamp. -#}
     {%- call statement('pending', fetch_result=True) %}
+        with applied as (
+            select batch_id, batch_timestamp from audit.entity_layer_run
+            where {{ entity_filter }} and layer = 'silver' and status = 'succeeded'
+        ),
+        last_applied as (
+            select batch_id, cast(batch_timestamp as text) as batch_timestamp from applied
+            order by batch_timestamp desc, batch_id desc limit 1
+        )
         select r.batch_id, cast(r.batch_timestamp as text) as batch_timestamp,
-               (select max(applied.batch_timestamp) from audit.entity_layer_run as applied
-                 where applied.system_id = '{{ system_id }}' and applied.entity = '{{ entity }}'
-                   and applied.layer = 'silver' and applied.status = 'succeeded') as last_applied
+               (select batch_timestamp from last_applied) as last_applied_timestamp,
+               (select batch_id from last_applied) as last_applied_batch
         from audit.system_run as r
         where r.system_id = '{{ system_id }}'
           and exists (
               select 1 from audit.system_layer_run as l
               where l.system_run_id = r.system_run_id and l.layer = 'landing' and l.status = 'succeeded')
-          and not exists (
-              select 1 from audit.entity_layer_run as e
-              where e.batch_id = r.batch_id and e.entity = '{{ entity }}' and e.system_id = '{{ system_id }}'
-                and e.layer = 'silver' and e.status = 'succeeded')
+          and not exists (select 1 from applied where applied.batch_id = r.batch_id)
+          and coalesce((
+              select q.status from audit.entity_layer_run as q
+              where q.batch_id = r.batch_id and q.system_id = '{{ system_id }}' and q.entity = '{{ entity }}'
+                and q.layer = 'quality'
+              order by q.entity_layer_run_id desc limit 1), 'succeeded') <> 'failed'
         group by r.batch_id, r.batch_timestamp
         order by r.batch_timestamp, r.batch_id
     {%- endcall %}
@@ -117,8 +139,9 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
         {%- set batch_ts = "cast('" ~ batch[1] ~ "' as timestamptz)" -%}
         {%- if batch[2] is not none and (batch[2] | string) >= (batch[1] | string) -%}
             {{ exceptions.raise_compiler_error(
-                "silver." ~ this.identifier ~ ": batch " ~ batch_id ~ " (" ~ batch[1] ~ ") is older than a batch "
-                ~ "already applied (" ~ batch[2] ~ "); applying it would rewrite history. Replay from that batch instead.") }}
+                "silver." ~ this.identifier ~ ": batch " ~ batch_id ~ " (" ~ batch[1] ~ ") is older than batch "
+                ~ batch[3] ~ " (" ~ batch[2] ~ "), which is already applied; applying it now would rewrite history. "
+                ~ "Apply it in order with: dataplatform replay --entity " ~ entity ~ " --from-batch " ~ batch_id) }}
         {%- endif -%}
 
         {% call statement('stage_' ~ batch_id) %}
@@ -155,6 +178,7 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
               {%- endif %})
         {% endcall %}
         {%- set updated = _rows_affected('update_' ~ batch_id) -%}
+        {{ fault_pause('silver') }}
 
         {%- set deleted = 0 -%}
         {%- if load_type == 'full' %}
@@ -201,3 +225,52 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
     {{ run_hooks(post_hooks, inside_transaction=False) }}
     {{ return({'relations': [target]}) }}
 {% endmaterialization %}
+
+
+{#- Back silver out to its state before `from_batch` (by that batch's timestamp, so a late batch works):
+    versions opened at or after it are removed, versions closed at or after it are reopened, SCD1
+    attributes get the values of the latest batch before it, and the audit rows of the backed-out
+    batches become 'rolled_back' so those batches are pending again. -#}
+{% macro _silver_rewind(target, stage_sql, from_batch, primary_key, scd1_columns, entity_filter) %}
+    {%- call statement('replay_from', fetch_result=True) -%}
+        select cast(min(batch_timestamp) as text) from audit.system_run where batch_id = {{ from_batch }}
+    {%- endcall -%}
+    {%- set from_ts = load_result('replay_from')['table'].rows[0][0] -%}
+    {%- if from_ts is none -%}
+        {{ exceptions.raise_compiler_error("replay: there is no batch " ~ from_batch ~ " in audit.system_run") }}
+    {%- endif -%}
+    {%- set ts = "cast('" ~ from_ts ~ "' as timestamptz)" -%}
+    {% call statement('rewind') %}
+        delete from {{ target }} where valid_from >= {{ ts }};
+        update {{ target }} set valid_to = null, _closed_by_batch_id = null where valid_to >= {{ ts }};
+        {%- if scd1_columns %}
+        update {{ target }} as t set
+            {%- for column in scd1_columns %}
+            {{ adapter.quote(column) }} = p.{{ adapter.quote(column) }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from (
+            select distinct on ({{ primary_key | join(', ') }}) *
+            from ({{ stage_sql }}) as s
+            where s._batch_id in (
+                select batch_id from audit.entity_layer_run
+                where {{ entity_filter }} and layer = 'silver' and status = 'succeeded' and batch_timestamp < {{ ts }})
+            order by {{ primary_key | join(', ') }}, s._batch_timestamp desc, s._batch_id desc
+        ) as p
+        where {{ _key_match('t', 'p', primary_key) }};
+        {%- endif %}
+        update audit.entity_layer_run set status = 'rolled_back', message = 'backed out by a replay from batch {{ from_batch }}'
+        where {{ entity_filter }} and layer = 'silver' and status = 'succeeded' and batch_timestamp >= {{ ts }};
+    {% endcall %}
+{% endmacro %}
+
+
+{#- Test-only fault injection: with DATAPLATFORM_FAULT_PAUSE=<point>:<seconds>, pause at that point
+    (inside the open transaction) so a test can kill the run there. Renders nothing otherwise. -#}
+{% macro fault_pause(point) %}
+    {%- set setting = env_var('DATAPLATFORM_FAULT_PAUSE', '') -%}
+    {%- if setting.split(':')[0] == point %}
+        {% call statement('fault_pause_' ~ point) %}
+            select pg_sleep({{ setting.split(':')[1] }}) /* dataplatform_fault:{{ point }} */
+        {% endcall %}
+    {%- endif %}
+{% endmacro %}

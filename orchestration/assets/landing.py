@@ -20,10 +20,11 @@ from metadata.naming import landing_table
 from metadata.secrets import EnvSecretStore, resolve_secrets
 from orchestration import audit
 from orchestration.runtime import FORCE_TAG, advisory_key, warehouse_url
+from orchestration.faults import pause_at
 from orchestration.translator import LandingTranslator
 from orchestration.warehouse import state_dir
 
-CURSOR_ENDPOINT = "deliveries"  # json_files keep one cursor per system: the last delivery landed
+CURSOR_ENDPOINT = "deliveries"  # json_files keep one cursor per system: the last delivery landed (informational)
 
 
 def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, system: System) -> Iterator[dg.MaterializeResult]:
@@ -32,30 +33,53 @@ def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, system: Sy
     base_dir = state_dir()
     connection = resolve_secrets(system.connection, EnvSecretStore())
     with psycopg.connect(url, autocommit=True) as conn:
-        locked = conn.execute("select pg_try_advisory_lock(%s)", (advisory_key(system.id),)).fetchone()[0]
+        locked = conn.execute("select pg_try_advisory_lock(%s)", (advisory_key(f"landing:{system.id}"),)).fetchone()[0]
         if not locked:
             raise dg.Failure(f"system {system.id}: another run is landing it right now; try again when it has finished")
         try:
-            audit.mark_abandoned_landings(conn, system.id)
-            leftovers = audit.abandoned_batches(conn, system.id)
-            removed = delete_batches(conn, system, leftovers)
+            abandoned = audit.mark_abandoned(conn, system.id, current_dagster_run_id=run_id)
+            if abandoned:
+                context.log.warning(f"{system.id}: {abandoned} earlier run(s) had stopped before finishing: marked abandoned")
+            unlanded = audit.unlanded_batches(conn, system.id)
+            removed = delete_batches(conn, system, unlanded)
             if removed:
-                context.log.warning(f"{system.id}: removed {removed} landed rows of unfinished batches {leftovers}")
-            cursor = audit.get_cursor(conn, system.id, CURSOR_ENDPOINT)
-            pending = next_load(system, connection, cursor=cursor, base_dir=base_dir)
-            if pending is None and force and cursor is not None:
-                pending = find_load(system, connection, cursor, base_dir=base_dir)
+                context.log.warning(f"{system.id}: removed {removed} landed rows of unfinished batches {unlanded}")
+            resume = None if force else audit.batch_to_resume(conn, system.id)
+            if resume is not None:
+                yield from _resume_batch(context, system, conn, resume)
+                return
+            pending = next_load(system, connection, landed=audit.landed_refs(conn, system.id), base_dir=base_dir)
+            if pending is None and force and (last := audit.last_landed(conn, system.id)) is not None:
+                pending = find_load(system, connection, last.source_ref, base_dir=base_dir)
             if pending is None:
-                context.log.info(f"{system.id}: no new delivery after {cursor!r}; nothing to land")
+                context.log.info(f"{system.id}: no new delivery; nothing to land")
                 for endpoint in system.endpoints():
                     yield dg.MaterializeResult(
                         asset_key=dg.AssetKey(["landing", landing_table(system.id, endpoint)]),
-                        metadata={"status": "nothing new", "cursor": cursor or ""},
+                        metadata={"status": "nothing new"},
                     )
                 return
             yield from _land_batch(context, dlt, system, conn, url, pending, connection, base_dir)
         finally:
-            conn.execute("select pg_advisory_unlock(%s)", (advisory_key(system.id),))
+            conn.execute("select pg_advisory_unlock(%s)", (advisory_key(f"landing:{system.id}"),))
+
+
+def _resume_batch(context, system: System, conn: psycopg.Connection, previous: audit.SystemRun) -> Iterator[dg.MaterializeResult]:  # type: ignore[no-untyped-def]
+    """A batch landed by a run that died later: open a new run of it, skip landing, and let the
+    later steps finish it (each of them is idempotent per batch)."""
+    run = audit.start_system_run(conn, system_id=system.id, source_ref=previous.source_ref,
+                                 batch_timestamp=previous.batch_timestamp, dagster_run_id=context.run.run_id)
+    layer = audit.start_layer(conn, run, "landing")
+    message = f"batch {run.batch_id} was already landed by run {previous.system_run_id}, which was abandoned; resuming"
+    context.log.warning(f"{system.id}: {message}")
+    for endpoint in system.endpoints():
+        table = landing_table(system.id, endpoint)
+        audit.record_entity(conn, layer_run_id=layer, run=run, entity=endpoint, layer="landing", status="skipped",
+                            dagster_run_id=context.run.run_id, records_in=count_batch_rows(conn, table, run.batch_id),
+                            message=message)
+        yield dg.MaterializeResult(asset_key=dg.AssetKey(["landing", table]),
+                                   metadata={"status": "resumed", "batch_id": run.batch_id})
+    audit.finish_layer(conn, layer, "skipped", message=message)
 
 
 def _land_batch(context, dlt, system, conn, url, pending, connection, base_dir) -> Iterator[dg.MaterializeResult]:  # type: ignore[no-untyped-def]
@@ -76,11 +100,13 @@ def _land_batch(context, dlt, system, conn, url, pending, connection, base_dir) 
                 dlt_pipeline=landing_pipeline(system.id, url, pipelines_dir=base_dir / "dlt"),
             )
         )
+        pause_at("landing", marker_dir=base_dir)
     except Exception as err:
         delete_batches(conn, system, [run.batch_id])
-        audit.finish_layer(conn, layer, "failed", message=str(err)[:2000])
-        audit.finish_system_run(conn, run, "failed", message=f"landing failed: {str(err)[:2000]}")
-        raise
+        message = f"landing failed, nothing of batch {run.batch_id} kept: {err}"[:4000]
+        audit.finish_layer(conn, layer, "failed", message=message)
+        audit.finish_system_run(conn, run, "failed", message=message)
+        raise dg.Failure(f"{system.id}: {message}") from err
     for result in results:
         table = result.asset_key.path[-1]
         rows = count_batch_rows(conn, table, run.batch_id)

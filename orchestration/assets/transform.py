@@ -15,9 +15,10 @@ import psycopg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 from psycopg import sql
 
+from ingestion.landing import count_batch_rows
 from metadata.catalog import Catalog
 from orchestration import audit
-from orchestration.runtime import warehouse_url
+from orchestration.runtime import REPLAY_TAG, warehouse_url
 from orchestration.translator import LayerTranslator
 
 
@@ -36,34 +37,42 @@ def _counts(conn: psycopg.Connection, schema: str, table: str, batch_ids: list[i
     return counts
 
 
+def _entity_status(layer: str, table: str, gate: str | None, succeeded: set[str], failed: dict[str, str]) -> tuple[str, str | None]:
+    key = f"{layer}.{table}"
+    if gate == "failed":
+        return "skipped", "stopped by the quality gate for this batch"
+    if key in failed:
+        return "failed", failed[key]
+    if key in succeeded:
+        return "succeeded", None
+    return "skipped", "not selected in this run"
+
+
 def _audit_layers(conn: psycopg.Connection, catalog: Catalog, runs: list[audit.SystemRun], run_id: str,
-                  succeeded: set[str], failed: set[str]) -> None:
+                  succeeded: set[str], failed: dict[str, str]) -> None:
     """Write bronze/silver/gold audit rows for each batch of this run, from what is in the tables."""
     for run in runs:
         entities = catalog.entities_of(run.system_id)
+        gate = audit.quality_statuses(conn, run)
         for layer in ("bronze", "silver"):
             layer_id = audit.start_layer(conn, run, layer)
             if layer == "silver":
                 audit.adopt_entity_rows(conn, layer_id, run, "silver", run_id)
             for entity in entities:
                 table = catalog.table(entity)
-                status = "failed" if f"{layer}.{table}" in failed else (
-                    "succeeded" if f"{layer}.{table}" in succeeded else "skipped")
+                status, message = _entity_status(layer, table, gate.get(entity.name), succeeded, failed)
                 if layer == "bronze":
                     rows = conn.execute(
                         sql.SQL("select count(*) from {} where _batch_id = %s").format(sql.Identifier("bronze", table)),
                         (run.batch_id,),
-                    ).fetchone()[0] if status != "skipped" else 0
-                    landed = conn.execute(
-                        "select coalesce(sum(inserted), 0) from audit.entity_layer_run where batch_id = %s and layer = 'landing'"
-                        " and system_id = %s and entity = %s and dagster_run_id = %s",
-                        (run.batch_id, run.system_id, entity.landing_entity, run_id),
-                    ).fetchone()[0]
+                    ).fetchone()[0] if status == "succeeded" else 0
+                    landed = count_batch_rows(conn, catalog.landing_table(entity), run.batch_id)
                     audit.record_entity(conn, layer_run_id=layer_id, run=run, entity=entity.name, layer=layer,
-                                        status=status, dagster_run_id=run_id, records_in=int(landed), inserted=int(rows))
+                                        status=status, dagster_run_id=run_id, records_in=landed, inserted=int(rows),
+                                        message=message)
                 elif status != "succeeded":
                     audit.record_entity(conn, layer_run_id=layer_id, run=run, entity=entity.name, layer=layer,
-                                        status=status, dagster_run_id=run_id)
+                                        status=status, dagster_run_id=run_id, message=message)
                 elif not audit.has_entity_row(conn, run, entity.name, layer, run_id):
                     # The materialization writes a row per batch it applies; none means it had applied this one.
                     audit.record_entity(conn, layer_run_id=layer_id, run=run, entity=entity.name, layer=layer,
@@ -72,10 +81,13 @@ def _audit_layers(conn: psycopg.Connection, catalog: Catalog, runs: list[audit.S
             layer_failed = any(f"{layer}.{catalog.table(e)}" in failed for e in entities)
             audit.finish_layer(conn, layer_id, "failed" if layer_failed else "succeeded")
         gold_id = audit.start_layer(conn, run, "gold")
-        gold_failed = any(name.startswith("gold.") for name in failed)
-        audit.finish_layer(conn, gold_id, "failed" if gold_failed else "succeeded")
-        status = "failed" if failed else "succeeded"
-        audit.finish_system_run(conn, run, status, message=f"dbt failed on: {', '.join(sorted(failed))}" if failed else None)
+        gold_failed = sorted(name for name in failed if name.startswith("gold."))
+        audit.finish_layer(conn, gold_id, "failed" if gold_failed else "succeeded",
+                           message="; ".join(failed[n] for n in gold_failed) or None)
+        problems = [f"{name}: {failed[name]}" for name in sorted(failed)]
+        problems += [f"quality gate failed for {entity}" for entity, status in sorted(gate.items()) if status == "failed"]
+        audit.finish_system_run(conn, run, "failed" if problems else "succeeded",
+                                message="; ".join(problems)[:4000] or None)
 
 
 def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefinition:
@@ -86,8 +98,11 @@ def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefiniti
         with psycopg.connect(warehouse_url(), autocommit=True) as conn:
             runs = audit.system_runs_of(conn, run_id)
             batch_ids = [r.batch_id for r in runs]
-            invocation = dbt.cli(["build", "--vars", json.dumps({"dagster_run_id": run_id})], context=context,
-                                 raise_on_error=False)
+            dbt_vars: dict[str, Any] = {"dagster_run_id": run_id}
+            if REPLAY_TAG in context.run.tags:  # "<system>.<entity>:<batch>" from `dataplatform replay`
+                target, _, batch = context.run.tags[REPLAY_TAG].rpartition(":")
+                dbt_vars["replay"] = {target: int(batch)}
+            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False)
             succeeded: set[str] = set()
             for event in invocation.stream():
                 if isinstance(event, dg.Output):
@@ -104,13 +119,14 @@ def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefiniti
     return _dbt_layers
 
 
-def _failed_models(invocation: Any) -> set[str]:
-    """`schema.table` of every model that errored, from dbt's run_results.json."""
+def _failed_models(invocation: Any) -> dict[str, str]:
+    """`schema.table` -> dbt's error message, for every model that errored (from run_results.json)."""
     results = invocation.get_artifact("run_results.json")
     manifest = invocation.manifest
-    failed = set()
+    failed = {}
     for result in results.get("results", []):
         if result.get("status") in ("error", "fail") and result["unique_id"].startswith("model."):
             node = manifest["nodes"][result["unique_id"]]
-            failed.add(f"{node['config'].get('schema')}.{node.get('alias') or node['name']}")
+            name = f"{node['config'].get('schema')}.{node.get('alias') or node['name']}"
+            failed[name] = " ".join((result.get("message") or "error").split())[:2000]
     return failed
