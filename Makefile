@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install run test dev validate status clean
+.PHONY: install run test dev validate status clean bench
 
 $(BIN)/dataplatform: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: install
 ## dev: the Dagster UI on the same warehouse
 dev: install
 	$(BIN)/dataplatform dev
+
+## bench: the benchmark: our pipeline against raw COPY and a plain dlt pipeline; e.g. `make bench SIZE=10000`
+SIZE ?= 10000,100000,1000000
+bench: install
+	$(BIN)/python -m bench.run --sizes $(SIZE)
 
 validate: install
 	$(BIN)/dataplatform validate
