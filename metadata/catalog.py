@@ -20,6 +20,7 @@ from metadata.columns import Column, bronze_columns
 from metadata.entity_model import EntityModelError
 from metadata.models import (
     CONNECTION_MODELS,
+    QUALITY_CHECK_NAMES,
     Action,
     ActionsFile,
     EntitiesFile,
@@ -116,8 +117,15 @@ def _parse(model: type[BaseModel], path: Path, problems: list[Problem]) -> Any:
             # Discriminated unions add the tag to the location; it is noise for a reader.
             fields = [str(p) for p in rest if p not in ("copy", "flatten", "explode")]
             value = f" (got {e['input']!r})" if not isinstance(e["input"], (dict, list)) else ""
-            problems.append(Problem(path.name, label, ".".join(fields) or "-", e["msg"] + value))
+            problems.append(Problem(path.name, label, ".".join(fields) or "-", _hint(fields, e["type"]) + e["msg"] + value))
         return None
+
+
+def _hint(fields: list[str], error_type: str) -> str:
+    """What to do, where Pydantic's own message does not say it."""
+    if error_type == "extra_forbidden" and len(fields) == 2 and fields[0] == "quality":
+        return f"unknown quality check {fields[1]!r}; known checks: {', '.join(QUALITY_CHECK_NAMES)}: "
+    return ""
 
 
 def _duplicates(names: list[str]) -> list[str]:

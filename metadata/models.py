@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 SYSTEM_ID_PATTERN = r"^[A-Z]{3}[0-9]{2}$"
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -81,6 +81,52 @@ class ExplodePattern(_Strict):
 BronzePattern = Annotated[Union[CopyPattern, FlattenPattern, ExplodePattern], Field(discriminator="type")]
 
 
+class RowCountCheck(_Strict):
+    """The batch must hold between `min` and `max` rows of the entity (bounds inclusive; either may be
+    left out). For an exploded child entity the rows are the list items, not the parent records."""
+
+    min: Annotated[int, Field(ge=0)] | None = None
+    max: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RowCountCheck:
+        if self.min is None and self.max is None:
+            raise ValueError("give at least one of 'min' and 'max'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"'min' ({self.min}) is greater than 'max' ({self.max})")
+        return self
+
+
+class RowCountVsPreviousBatchCheck(_Strict):
+    """The batch's row count as a percentage of the previous successful batch of the same entity:
+    the latest batch with an older batch timestamp whose quality gate passed for this entity (its
+    count is the one the gate recorded then). Skipped for an entity's first batch, and when the
+    previous batch had no rows (no percentage of nothing)."""
+
+    min_percent: Annotated[float, Field(ge=0)] | None = None
+    max_percent: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RowCountVsPreviousBatchCheck:
+        if self.min_percent is None and self.max_percent is None:
+            raise ValueError("give at least one of 'min_percent' and 'max_percent'")
+        if self.min_percent is not None and self.max_percent is not None and self.min_percent > self.max_percent:
+            raise ValueError(f"'min_percent' ({self.min_percent}) is greater than 'max_percent' ({self.max_percent})")
+        return self
+
+
+class QualityChecks(_Strict):
+    """Checks an entity declares on top of the generic ones every entity gets (primary key present and
+    unique in the batch, declared attributes present with their declared types). An unknown check
+    name is a validation error, never silently ignored."""
+
+    row_count: RowCountCheck | None = None
+    row_count_vs_previous_batch: RowCountVsPreviousBatchCheck | None = None
+
+
+QUALITY_CHECK_NAMES: tuple[str, ...] = tuple(QualityChecks.model_fields)
+
+
 class Entity(_Strict):
     name: Name
     description: str
@@ -90,6 +136,9 @@ class Entity(_Strict):
     bronze_pattern: BronzePattern
     model: Annotated[str, StringConstraints(pattern=r"^[\w.]+:\w+$")] = Field(
         description="'module:Class' of the entity's Pydantic model"
+    )
+    quality: QualityChecks = Field(
+        default_factory=QualityChecks, description="checks the quality gate runs on each batch, besides the generic ones"
     )
 
 

@@ -1,52 +1,61 @@
-"""The quality gate on a batch's landing data, before bronze: blocking Dagster asset checks.
+"""The quality gate on a batch's landing data, before bronze: one Dagster asset check per entity.
 
-Generic checks for every entity: each record of the batch has its primary key, and no key appears
-twice in the batch. (Checks declared in metadata and Great Expectations come with the quality-gate
-issue; this gate already stops bad keys from reaching silver, where they would break history.)
+One multi-asset check per system, with one `AssetCheckSpec` per entity on the entity's landing table.
+The checking itself is Great Expectations 1.x (`orchestration.quality_gx`): generic checks for every
+entity (primary key present and unique, declared attributes present with their types) plus the
+checks the entity declares in metadata (row counts). Each check's result carries every expectation
+with its observed values; its description names the failed ones.
+
+How a failure stops one entity and not the others:
+
+- The gate's word is the audit row: one `quality` row per entity and batch in
+  `audit.entity_layer_run`, `failed` with the failed expectations and observed values in its
+  message. Bronze and silver follow the latest such row per (batch, system, entity) and skip an
+  entity whose gate failed; the run then ends failed (exit status 1) because a row of it failed.
+- The checks are `blocking=True`, but a failed entity is reported with severity WARN. Dagster turns a
+  blocking check into an execution dependency (the dbt step waits for the gate; a non-blocking check
+  has no edge, so nothing keeps dbt from running before the gate has written its rows), and it
+  skips every downstream step when a blocking check fails with severity ERROR. All entities' dbt
+  models run in one step, so an ERROR would stop the healthy entities too. WARN keeps the ordering
+  and lets that step run; the per-entity stop happens in bronze/silver, from the audit rows.
+- If the gate itself cannot run (the warehouse is gone, GX cannot start), the step fails, and
+  because the checks are blocking the dbt step does not run at all: nothing unchecked reaches bronze.
+  An entity whose own check errors (say, a query error) fails alone, like an entity that fails.
 """
 
 
+import json
 from collections.abc import Iterator
 
 import dagster as dg
 import psycopg
-from psycopg import sql
 
 from ingestion.landing import LANDING_SCHEMA
 from metadata.catalog import Catalog
-from metadata.columns import Column
-from metadata.models import Entity, ExplodePattern, System
+from metadata.models import Entity, System
 from orchestration import audit
+from orchestration.quality_gx import LAYER, EntityVerdict, GxValidator, gate_batch
 from orchestration.runtime import warehouse_url
 
 
-def _key_expression(column: Column) -> sql.Composable:
-    if column.source == "position":
-        return sql.SQL("item.position")
-    root = sql.SQL("item.value") if column.source == "item" else sql.SQL("landing.payload")
-    return sql.SQL("{} #>> {}").format(root, sql.Literal("{" + ",".join(column.path) + "}"))
+def check_name(entity: Entity) -> str:
+    return f"{entity.name}_quality_gate"
 
 
-def key_check_query(catalog: Catalog, entity: Entity) -> sql.Composed:
-    """Records of one batch, records missing a key part, and keys that occur more than once."""
-    keys = [c for c in catalog.columns[entity.name] if c.primary_key]
-    exprs = sql.SQL(", ").join(sql.SQL("{} as k{}").format(_key_expression(c), sql.Literal(i)) for i, c in enumerate(keys))
-    names = sql.SQL(", ").join(sql.Identifier(f"k{i}") for i in range(len(keys)))
-    missing = sql.SQL(" or ").join(sql.SQL("{} is null").format(sql.Identifier(f"k{i}")) for i in range(len(keys)))
-    items = sql.SQL("")
-    pattern = entity.bronze_pattern
-    if isinstance(pattern, ExplodePattern):
-        path = sql.Literal("{" + ",".join(pattern.list_path.split(".")) + "}")
-        items = sql.SQL(
-            " cross join lateral jsonb_array_elements(case when jsonb_typeof(landing.payload #> {p}) = 'array'"
-            " then landing.payload #> {p} else '[]'::jsonb end) with ordinality as item(value, position)"
-        ).format(p=path)
-    return sql.SQL(
-        "with keys as (select {exprs} from {table} as landing{items} where landing._batch_id = %(batch)s)"
-        " select (select count(*) from keys), (select count(*) from keys where {missing}),"
-        " (select count(*) from (select 1 from keys group by {names} having count(*) > 1) as duplicates)"
-    ).format(exprs=exprs, table=sql.Identifier(LANDING_SCHEMA, catalog.landing_table(entity)), items=items,
-             missing=missing, names=names)
+def _asset_key(catalog: Catalog, entity: Entity) -> dg.AssetKey:
+    return dg.AssetKey([LANDING_SCHEMA, catalog.landing_table(entity)])
+
+
+def _description(catalog: Catalog, entity: Entity) -> str:
+    checks = [f"primary key ({', '.join(catalog.primary_key(entity))}) present and unique in the batch",
+              "declared attributes present with their declared types"]
+    quality = entity.quality
+    if quality.row_count:
+        checks.append(f"row count between {quality.row_count.min} and {quality.row_count.max}")
+    if quality.row_count_vs_previous_batch:
+        v = quality.row_count_vs_previous_batch
+        checks.append(f"row count between {v.min_percent}% and {v.max_percent}% of the previous successful batch")
+    return f"Quality gate of {entity.name} (Great Expectations): " + "; ".join(checks) + "."
 
 
 def quality_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
@@ -58,13 +67,8 @@ def quality_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
 
         def make(system: System = system, entities: list[Entity] = entities) -> dg.AssetChecksDefinition:
             specs = [
-                dg.AssetCheckSpec(
-                    name=f"{e.name}_key_unique",
-                    asset=dg.AssetKey([LANDING_SCHEMA, catalog.landing_table(e)]),
-                    blocking=True,
-                    description=f"every {e.name} record of the batch has its primary key "
-                    f"({', '.join(catalog.primary_key(e))}), and no key occurs twice",
-                )
+                dg.AssetCheckSpec(name=check_name(e), asset=_asset_key(catalog, e), blocking=True,
+                                  description=_description(catalog, e))
                 for e in entities
             ]
 
@@ -78,38 +82,85 @@ def quality_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
     return definitions
 
 
+def _markdown(verdict: EntityVerdict) -> str:
+    lines = ["| expectation | result | observed |", "| --- | --- | --- |"]
+    for o in verdict.outcomes:
+        lines.append(f"| {o.label} | {'passed' if o.success else '**FAILED**'} | {o.summary.replace('|', '/')} |")
+    lines += [f"| {note} | skipped | |" for note in verdict.notes]
+    return "\n".join(lines)
+
+
+def _result(catalog: Catalog, entity: Entity, run: audit.SystemRun, verdict: EntityVerdict,
+            startup: float) -> dg.AssetCheckResult:
+    metadata: dict[str, object] = {
+        "batch_id": run.batch_id,
+        "batch_timestamp": run.batch_timestamp.isoformat(),
+        "rows": verdict.rows,
+        "expectations": dg.MetadataValue.md(_markdown(verdict)),
+        "results": dg.MetadataValue.json([
+            {"expectation": o.expectation_type, "check": o.label, "success": o.success, "observed": o.observed}
+            for o in verdict.outcomes
+        ]),
+        "failed_expectations": len(verdict.failed) if verdict.outcomes else 1,
+        "seconds": round(verdict.seconds, 3),
+        "gx_startup_seconds": round(startup, 3),
+    }
+    if verdict.notes:
+        metadata["skipped"] = "; ".join(verdict.notes)
+    description = verdict.message if not verdict.passed else (
+        f"batch {run.batch_id}: all {len(verdict.outcomes)} expectations passed"
+        + "".join(f"; {note}" for note in verdict.notes))
+    return dg.AssetCheckResult(
+        check_name=check_name(entity),
+        asset_key=_asset_key(catalog, entity),
+        passed=verdict.passed,
+        # WARN, not ERROR: see the module docstring (the failed entity is stopped by its audit row).
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=description,
+    )
+
+
 def _run_checks(context, catalog: Catalog, system: System, entities: list[Entity]) -> Iterator[dg.AssetCheckResult]:  # type: ignore[no-untyped-def]
     run_id = context.run.run_id
     with psycopg.connect(warehouse_url(), autocommit=True) as conn:
         runs = [r for r in audit.system_runs_of(conn, run_id) if r.system_id == system.id]
-        for run in runs:
-            layer = audit.start_layer(conn, run, "quality")
-            failed = 0
-            for entity in entities:
-                total, missing, duplicated = conn.execute(key_check_query(catalog, entity), {"batch": run.batch_id}).fetchone()
-                passed = missing == 0 and duplicated == 0
-                failed += not passed
-                message = None if passed else f"{missing} record(s) without a key, {duplicated} key(s) occurring more than once"
-                audit.record_entity(
-                    conn, layer_run_id=layer, run=run, entity=entity.name, layer="quality",
-                    status="succeeded" if passed else "failed", dagster_run_id=run_id, records_in=total, message=message,
-                )
-                yield dg.AssetCheckResult(
-                    check_name=f"{entity.name}_key_unique",
-                    asset_key=dg.AssetKey([LANDING_SCHEMA, catalog.landing_table(entity)]),
-                    passed=bool(passed),
-                    metadata={"batch_id": run.batch_id, "records": total, "records_without_key": missing,
-                              "duplicated_keys": duplicated},
-                    description=message,
-                )
-            audit.finish_layer(conn, layer, "failed" if failed else "succeeded")
-            if failed:
-                audit.finish_system_run(conn, run, "failed", message=f"quality gate failed for {failed} entity(ies)")
         if not runs:
             for entity in entities:
                 yield dg.AssetCheckResult(
-                    check_name=f"{entity.name}_key_unique",
-                    asset_key=dg.AssetKey([LANDING_SCHEMA, catalog.landing_table(entity)]),
-                    passed=True,
+                    check_name=check_name(entity), asset_key=_asset_key(catalog, entity), passed=True,
                     metadata={"batch_id": "none: nothing new landed in this run"},
+                    description="nothing new landed in this run: nothing to check",
                 )
+            return
+        try:
+            validator = GxValidator(warehouse_url())  # imports GX (seconds): only when there is a batch to check
+        except Exception as err:
+            message = f"the quality gate could not start Great Expectations: {' '.join(str(err).split())[:2000]}"
+            for run in runs:  # the audit tables say why nothing of these batches went on
+                layer = audit.start_layer(conn, run, LAYER)
+                for entity in entities:
+                    audit.record_entity(conn, layer_run_id=layer, run=run, entity=entity.name, layer=LAYER,
+                                        status="failed", dagster_run_id=run_id, message=message)
+                audit.finish_layer(conn, layer, "failed", message=message)
+            raise dg.Failure(message) from err
+        context.log.info(f"quality gate: Great Expectations ready in {validator.startup_seconds:.1f}s"
+                         f" (import {validator.import_seconds:.1f}s)")
+        # A check reports once per run; with several batches of a system in one run, the last one's
+        # result is reported to Dagster, and every batch has its own audit rows.
+        results: dict[str, dg.AssetCheckResult] = {}
+        with validator:
+            for run in runs:
+                verdicts = {v.entity: v for v in gate_batch(conn, catalog, run, entities, validator,
+                                                            dagster_run_id=run_id)}
+                for entity in entities:
+                    verdict = verdicts[entity.name]
+                    if not verdict.passed:
+                        context.log.warning(verdict.message)
+                    previous = results.get(entity.name)
+                    result = _result(catalog, entity, run, verdict, validator.startup_seconds)
+                    if previous is not None and not previous.passed:
+                        result = previous  # never hide an earlier batch's failure behind a later success
+                    results[entity.name] = result
+        context.log.info("quality gate: " + json.dumps({e: r.passed for e, r in results.items()}))
+        yield from results.values()

@@ -34,9 +34,21 @@ def test_quality_gate_checks_are_blocking_and_on_landing() -> None:
     graph = defs.resolve_asset_graph()
     checks = {(c.asset_key.to_user_string(), c.name): graph.get_check_spec(c).blocking
               for c in graph.asset_check_keys}
-    assert checks[("landing/tst01_vehicles", "vehicle_key_unique")] is True
-    assert checks[("landing/tst01_vehicles", "vehicle_option_key_unique")] is True
-    assert checks[("landing/tst01_owners", "owner_key_unique")] is True
+    assert checks[("landing/tst01_vehicles", "vehicle_quality_gate")] is True
+    assert checks[("landing/tst01_vehicles", "vehicle_option_quality_gate")] is True
+    assert checks[("landing/tst01_owners", "owner_quality_gate")] is True
+
+
+def test_the_quality_gate_runs_before_dbt() -> None:
+    """Blocking checks are what orders the gate before the dbt step (bronze reads the gate's audit rows);
+    a non-blocking check would have no edge to dbt."""
+    from dagster._core.execution.api import create_execution_plan
+
+    from orchestration.definitions import defs
+
+    plan = create_execution_plan(defs.resolve_job_def("run_tst01"))
+    levels = [[step.key for step in level] for level in plan.get_steps_to_execute_by_level()]
+    assert levels == [["landing_tst01"], ["quality_tst01"], ["dbt_layers"]]
 
 
 def test_jobs_run_everything_or_one_system() -> None:
