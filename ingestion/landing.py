@@ -157,3 +157,13 @@ def count_batch_rows(conn: psycopg.Connection, table: str, batch_id: int) -> int
         return 0
     query = sql.SQL("select count(*) from {} where _batch_id = %s").format(sql.Identifier(LANDING_SCHEMA, table))
     return int(conn.execute(query, (batch_id,)).fetchone()[0])
+
+
+def top_level_fields(conn: psycopg.Connection, table: str, batch_id: int) -> set[str]:
+    """Every top-level field name found in a batch's records (to spot fields the source added)."""
+    if not existing_tables(conn, [table]):
+        return set()
+    query = sql.SQL(
+        "select distinct jsonb_object_keys(payload) from {} where _batch_id = %s and jsonb_typeof(payload) = 'object'"
+    ).format(sql.Identifier(LANDING_SCHEMA, table))
+    return {row[0] for row in conn.execute(query, (batch_id,))}

@@ -167,6 +167,15 @@ def failed_entities(conn: psycopg.Connection, dagster_run_id: str) -> list[tuple
     ).fetchall()
 
 
+def notes(conn: psycopg.Connection, dagster_run_id: str) -> list[tuple[str, str, str]]:
+    """(layer, entity, message) of entity steps that went through with something to say (new fields...)."""
+    return conn.execute(
+        "select layer, entity, message from audit.entity_layer_run where dagster_run_id = %s"
+        " and status = 'succeeded' and message is not null order by entity_layer_run_id",
+        (dagster_run_id,),
+    ).fetchall()
+
+
 def unfinished_runs(conn: psycopg.Connection, dagster_run_id: str) -> list[SystemRun]:
     rows = conn.execute(
         "select system_run_id, batch_id, system_id, source_ref, batch_timestamp from audit.system_run"

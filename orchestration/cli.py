@@ -87,21 +87,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     catalog = _catalog()
-    entity = catalog.entities.get(args.entity)
-    if entity is None:
-        print(f"error: unknown entity {args.entity!r}; declared: {', '.join(catalog.entities)}", file=sys.stderr)
+    unknown = [name for name in args.entity if name not in catalog.entities]
+    if unknown:
+        print(f"error: unknown entity {unknown[0]!r}; declared: {', '.join(catalog.entities)}", file=sys.stderr)
         return EXIT_INVALID
+    entities = [catalog.entities[name] for name in args.entity]
+    systems = {e.system_id for e in entities}
+    if len(systems) > 1:
+        print(f"error: replay entities of one system at a time (got {', '.join(sorted(systems))})", file=sys.stderr)
+        return EXIT_INVALID
+    system_id = systems.pop()
     from orchestration.pipeline import replay
 
     with _warehouse() as url:
         with psycopg.connect(url) as conn:
             row = conn.execute("select system_id from audit.system_run where batch_id = %s limit 1",
                                (args.from_batch,)).fetchone()
-        if row is None or row[0] != entity.system_id:
-            print(f"error: batch {args.from_batch} is not a batch of system {entity.system_id} "
+        if row is None or row[0] != system_id:
+            print(f"error: batch {args.from_batch} is not a batch of system {system_id} "
                   "(see `dataplatform status`)", file=sys.stderr)
             return EXIT_INVALID
-        outcome = replay(system_id=entity.system_id, entity=entity.name, table=catalog.table(entity),
+        outcome = replay(system_id=system_id, entities={e.name: catalog.table(e) for e in entities},
                          from_batch=args.from_batch, echo=echo)
     if outcome.busy:
         return EXIT_BUSY
@@ -182,7 +188,8 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42)
     demo.set_defaults(func=cmd_demo)
     replay_cmd = sub.add_parser("replay", help="rebuild an entity's silver history from a batch on, in batch order")
-    replay_cmd.add_argument("--entity", required=True, help="entity name, as in entities.json")
+    replay_cmd.add_argument("--entity", required=True, action="append",
+                            help="entity name, as in entities.json (repeat it for several entities)")
     replay_cmd.add_argument("--from-batch", type=int, required=True, help="first batch to apply again")
     replay_cmd.set_defaults(func=cmd_replay)
     sub.add_parser("validate", help="check all metadata and list every problem").set_defaults(func=cmd_validate)

@@ -18,6 +18,7 @@ from orchestration.assets.landing import landing_assets
 from orchestration.assets.quality import quality_checks
 from orchestration.assets.transform import transform_assets
 from orchestration.dbt_project import prepare
+from orchestration.runtime import JOB_TAG
 
 RUN_ALL_JOB = "run_all"
 # dbt from this interpreter's environment, whether or not that environment is on PATH.
@@ -31,13 +32,14 @@ def system_job_name(system_id: str) -> str:
 def build_definitions(catalog: Catalog) -> dg.Definitions:
     project = prepare(catalog)
     landing = landing_assets(catalog)
-    jobs = [dg.define_asset_job(RUN_ALL_JOB, selection=dg.AssetSelection.all(),
+    jobs = [dg.define_asset_job(RUN_ALL_JOB, selection=dg.AssetSelection.all(), tags={JOB_TAG: RUN_ALL_JOB},
                                 description="Land every system, check, and build bronze, silver and gold.")]
     for system_assets, system_id in zip(landing, catalog.systems):
         jobs.append(
             dg.define_asset_job(
                 system_job_name(system_id),
                 selection=dg.AssetSelection.assets(system_assets).downstream(),
+                tags={JOB_TAG: system_job_name(system_id)},
                 description=f"Land {system_id} and build everything downstream of it.",
             )
         )

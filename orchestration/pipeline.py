@@ -86,6 +86,8 @@ def _execute(job_name: str, *, system_ids: list[str], tags: dict[str, str], echo
         runs = audit.system_runs_of(conn, result.run_id)
         statuses = {r.system_run_id: audit.system_run_status(conn, r) for r in runs}
         entity_failures = audit.failed_entities(conn, result.run_id)
+        for layer, entity, message in audit.notes(conn, result.run_id):
+            echo(f"  note: {layer} {entity}: {message}")
     success = result.success and not entity_failures and all(s in ("succeeded", "skipped") for s in statuses.values())
     for layer, entity, message in entity_failures:
         echo(f"  FAILED {layer} {entity}: {message or 'see the Dagster run'}")
@@ -103,14 +105,15 @@ def run_job(*, system_id: str | None = None, force: bool = False, echo: Callable
     return _execute(job_name, system_ids=systems, tags={FORCE_TAG: "true"} if force else {}, echo=echo)
 
 
-def replay(*, system_id: str, entity: str, table: str, from_batch: int, echo: Callable[[str], None] = print) -> RunOutcome:
-    """Back an entity's silver out to before `from_batch` and re-apply it and every later batch, in
-    order, in one transaction; then rebuild what depends on it (gold)."""
+def replay(*, system_id: str, entities: dict[str, str], from_batch: int, echo: Callable[[str], None] = print) -> RunOutcome:
+    """Back the silver of `entities` (name -> table) out to before `from_batch` and re-apply that batch
+    and every later one, in order, in one transaction per entity; then rebuild what depends on them."""
     from orchestration.definitions import RUN_ALL_JOB, defs
 
     graph = defs.resolve_asset_graph()
-    start = dg.AssetKey(["silver", table])
-    selection = [start, *sorted(graph.get(start).child_keys, key=str)]
-    echo(f"replaying {system_id}.{entity} from batch {from_batch}")
-    return _execute(RUN_ALL_JOB, system_ids=[system_id], tags={REPLAY_TAG: f"{system_id}.{entity}:{from_batch}"},
+    starts = [dg.AssetKey(["silver", table]) for table in entities.values()]
+    selection = sorted({key for start in starts for key in (start, *graph.get(start).child_keys)}, key=str)
+    echo(f"replaying {', '.join(f'{system_id}.{e}' for e in entities)} from batch {from_batch}")
+    return _execute(RUN_ALL_JOB, system_ids=[system_id],
+                    tags={REPLAY_TAG: ",".join(f"{system_id}.{e}:{from_batch}" for e in entities)},
                     echo=echo, asset_selection=selection)

@@ -9,7 +9,21 @@ from pathlib import Path
 from orchestration.warehouse import DATABASE_URL_ENV, connection_params, state_dir
 
 FORCE_TAG = "dataplatform/force"
-REPLAY_TAG = "dataplatform/replay"  # "<system>.<entity>:<batch id>"
+REPLAY_TAG = "dataplatform/replay"  # "<system>.<entity>:<batch id>[,...]"
+
+
+# The default storage (under DAGSTER_HOME) is right. Runs launched from the UI go through the run queue:
+# one platform run at a time, so two runs never work on the same batch (CLI runs take run locks instead).
+# Telemetry off: a home server often has no way out, and nothing should wait on it.
+DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+run_queue:
+  tag_concurrency_limits:
+    - key: "dataplatform/job"
+      limit: 1
+"""
+JOB_TAG = "dataplatform/job"
 
 
 class NoWarehouseError(RuntimeError):
@@ -40,8 +54,8 @@ def export_warehouse_env(url: str) -> None:
     dagster_home = Path(os.environ["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
-    if not config.exists():  # the default storage (under DAGSTER_HOME) is right; telemetry has no network here
-        config.write_text("telemetry:\n  enabled: false\n")
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
 
 
 def advisory_key(name: str) -> int:

@@ -41,3 +41,32 @@ def warehouse(platform_home: Path) -> Iterator[str]:
         export_warehouse_env(url)
         yield url
         os.environ.pop("DATAPLATFORM_DATABASE_URL", None)
+
+
+_PLATFORM_ENV = ("DATAPLATFORM_HOME", "DATAPLATFORM_DATABASE_URL", "DATAPLATFORM_PG_HOST", "DATAPLATFORM_PG_PORT",
+                 "DATAPLATFORM_PG_USER", "DATAPLATFORM_PG_PASSWORD", "DATAPLATFORM_PG_DBNAME")
+
+
+@pytest.fixture
+def fresh_warehouse(tmp_path: Path, warehouse: str) -> Iterator[str]:
+    """A second, empty embedded PostgreSQL in its own state folder, for tests that need history to
+    start from nothing; the session warehouse's environment is restored afterwards."""
+    from orchestration.migrations import migrate
+    from orchestration.runtime import export_warehouse_env
+    from orchestration.warehouse import open_warehouse
+
+    saved = {k: os.environ.get(k) for k in _PLATFORM_ENV}
+    os.environ["DATAPLATFORM_HOME"] = str(tmp_path / "home")
+    os.environ.pop("DATAPLATFORM_DATABASE_URL", None)
+    try:
+        with open_warehouse() as url:
+            migrate(url)
+            export_warehouse_env(url)
+            yield url
+            os.environ.pop("DATAPLATFORM_DATABASE_URL", None)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -50,7 +50,7 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
     {%- set load_type = config.require('load_type') -%}
     {%- set system_id = config.require('system_id') -%}
     {%- set entity = config.require('entity') -%}
-    {%- set run_id = var('dagster_run_id', invocation_id) -%}
+    {%- set run_id = env_var('DATAPLATFORM_RUN_ID', invocation_id) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
@@ -99,7 +99,7 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
 
     {#- Replay (dataplatform replay): back silver out to its state before the batch, inside this same
         transaction, so the pending batches below are that batch and every later one, re-applied in order. -#}
-    {%- set replay_from = var('replay', {}).get(system_id ~ '.' ~ entity) -%}
+    {%- set replay_from = fromjson(env_var('DATAPLATFORM_REPLAY', '{}')).get(system_id ~ '.' ~ entity) -%}
     {%- if replay_from is not none %}
         {{ _silver_rewind(target, sql, replay_from, primary_key, scd1_columns, entity_filter) }}
     {%- endif %}

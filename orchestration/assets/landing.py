@@ -13,7 +13,9 @@ import dagster as dg
 import psycopg
 from dagster_dlt import DagsterDltResource, dlt_assets
 
-from ingestion.landing import Batch, count_batch_rows, delete_batches, find_load, landing_pipeline, landing_source, next_load
+from ingestion.landing import (
+    Batch, count_batch_rows, delete_batches, find_load, landing_pipeline, landing_source, next_load, top_level_fields,
+)
 from metadata.catalog import Catalog
 from metadata.models import System
 from metadata.naming import landing_table
@@ -27,7 +29,7 @@ from orchestration.warehouse import state_dir
 CURSOR_ENDPOINT = "deliveries"  # json_files keep one cursor per system: the last delivery landed (informational)
 
 
-def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, system: System) -> Iterator[dg.MaterializeResult]:
+def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, catalog: Catalog, system: System) -> Iterator[dg.MaterializeResult]:
     url, run_id = warehouse_url(), context.run.run_id
     force = context.run.tags.get(FORCE_TAG) == "true"
     base_dir = state_dir()
@@ -59,7 +61,7 @@ def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, system: Sy
                         metadata={"status": "nothing new"},
                     )
                 return
-            yield from _land_batch(context, dlt, system, conn, url, pending, connection, base_dir)
+            yield from _land_batch(context, dlt, catalog, system, conn, url, pending, connection, base_dir)
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (advisory_key(f"landing:{system.id}"),))
 
@@ -82,7 +84,7 @@ def _resume_batch(context, system: System, conn: psycopg.Connection, previous: a
     audit.finish_layer(conn, layer, "skipped", message=message)
 
 
-def _land_batch(context, dlt, system, conn, url, pending, connection, base_dir) -> Iterator[dg.MaterializeResult]:  # type: ignore[no-untyped-def]
+def _land_batch(context, dlt, catalog, system, conn, url, pending, connection, base_dir) -> Iterator[dg.MaterializeResult]:  # type: ignore[no-untyped-def]
     run_id = context.run.run_id
     run = audit.start_system_run(
         conn, system_id=system.id, source_ref=pending.source_ref, batch_timestamp=pending.timestamp, dagster_run_id=run_id
@@ -111,9 +113,13 @@ def _land_batch(context, dlt, system, conn, url, pending, connection, base_dir) 
         table = result.asset_key.path[-1]
         rows = count_batch_rows(conn, table, run.batch_id)
         endpoint = next(e for e in system.endpoints() if landing_table(system.id, e) == table)
+        new_fields = sorted(top_level_fields(conn, table, run.batch_id) - catalog.modelled_fields(system.id, endpoint))
+        note = f"new source fields, landed but not modelled: {', '.join(new_fields)}" if new_fields else None
+        if note:
+            context.log.warning(f"{system.id}.{endpoint}: {note}")
         audit.record_entity(
             conn, layer_run_id=layer, run=run, entity=endpoint, layer="landing", status="succeeded",
-            dagster_run_id=run_id, started_at=started, records_in=rows, inserted=rows,
+            dagster_run_id=run_id, started_at=started, records_in=rows, inserted=rows, message=note,
         )
         yield dg.MaterializeResult(
             asset_key=result.asset_key,
@@ -139,7 +145,7 @@ def landing_assets(catalog: Catalog) -> list[dg.AssetsDefinition]:
                 op_tags={"system": system.id},
             )
             def _assets(context: dg.AssetExecutionContext, dlt: DagsterDltResource) -> Iterator[dg.MaterializeResult]:
-                yield from _land(context, dlt, system)
+                yield from _land(context, dlt, catalog, system)
 
             return _assets
 

@@ -6,7 +6,9 @@ dbt; silver's come from the scd2_history materialization itself (it counts insid
 """
 
 
+import contextlib
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +37,21 @@ def _counts(conn: psycopg.Connection, schema: str, table: str, batch_ids: list[i
         current = conn.execute(sql.SQL("select count(*) from {} where valid_to is null").format(relation)).fetchone()[0]
         counts["current_versions"] = int(current)
     return counts
+
+
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the dbt subprocess started inside the block."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _entity_status(layer: str, table: str, gate: str | None, succeeded: set[str], failed: dict[str, str]) -> tuple[str, str | None]:
@@ -98,11 +115,15 @@ def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefiniti
         with psycopg.connect(warehouse_url(), autocommit=True) as conn:
             runs = audit.system_runs_of(conn, run_id)
             batch_ids = [r.batch_id for r in runs]
-            dbt_vars: dict[str, Any] = {"dagster_run_id": run_id}
-            if REPLAY_TAG in context.run.tags:  # "<system>.<entity>:<batch>" from `dataplatform replay`
-                target, _, batch = context.run.tags[REPLAY_TAG].rpartition(":")
-                dbt_vars["replay"] = {target: int(batch)}
-            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False)
+            # Run-specific values reach the materializations as environment variables, not --vars:
+            # changed vars make dbt re-parse the whole project, which costs more than the build.
+            replay = {}
+            for item in filter(None, context.run.tags.get(REPLAY_TAG, "").split(",")):
+                target, _, batch = item.rpartition(":")  # "<system>.<entity>:<batch>" from `dataplatform replay`
+                replay[target] = int(batch)
+            with _environment(DATAPLATFORM_RUN_ID=run_id, DATAPLATFORM_REPLAY=json.dumps(replay)):
+                invocation = dbt.cli(["build", "--exclude", "resource_type:unit_test"], context=context,
+                                     raise_on_error=False)
             succeeded: set[str] = set()
             for event in invocation.stream():
                 if isinstance(event, dg.Output):

@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 
 from ingestion.test_system.generator import Day, simulate, write_day
 from metadata.catalog import Catalog, load_catalog
-from metadata.columns import Column
+from scd2_oracle import expected_silver
 
 pytestmark = pytest.mark.e2e
 
@@ -138,63 +138,13 @@ def test_child_entity_from_the_nested_list_has_the_right_rows_and_keys(scenario:
 
 # --- silver, against an independent SCD2 model of the source -------------------------------------
 
-def _value(record: dict[str, Any], column: Column) -> Any:
-    value: Any = record
-    for part in column.path:
-        value = value.get(part) if isinstance(value, dict) else None
-    if value is not None and column.pg_type == "date":
-        return dt.date.fromisoformat(value)
-    return value
-
-
-def _flat_records(catalog: Catalog, entity: str, day: Day) -> dict[tuple, dict[str, Any]]:
-    """The entity's rows in one day's snapshot, by key, flattened the way the bronze pattern documents."""
-    columns = catalog.columns[entity]
-    if entity == "owner":
-        records = [({}, r) for r in day.owners.values()]
-    elif entity == "vehicle":
-        records = [({}, r) for r in day.vehicles.values()]
-    else:
-        records = [(v, item) for v in day.vehicles.values() for item in v["options"]]
-    rows = {}
-    for parent, record in records:
-        row = {c.name: _value(parent if c.source == "record" and parent else record, c) for c in columns}
-        rows[tuple(row[c.name] for c in columns if c.primary_key)] = row
-    return rows
-
-
-def _expected_silver(catalog: Catalog, entity: str, days: list[Day], batches: list[int]) -> list[dict[str, Any]]:
-    columns = catalog.columns[entity]
-    scd1 = [c.name for c in columns if c.scd_type == 1 and not c.primary_key]
-    scd2 = [c.name for c in columns if c.scd_type == 2 and not c.primary_key]
-    versions: list[dict[str, Any]] = []
-    current: dict[tuple, dict[str, Any]] = {}
-    for day, batch in zip(days, batches):
-        ts = dt.datetime.combine(day.date, dt.time(), UTC)
-        rows = _flat_records(catalog, entity, day)
-        for key, row in rows.items():
-            open_version = current.get(key)
-            if open_version is None or any(open_version[c] != row[c] for c in scd2):
-                if open_version is not None:
-                    open_version.update(valid_to=ts, _closed_by_batch_id=batch)
-                current[key] = {**row, "valid_from": ts, "valid_to": None, "_opened_by_batch_id": batch,
-                                "_closed_by_batch_id": None}
-                versions.append(current[key])
-            for version in versions:  # SCD1: the newest value in every version of the key
-                if tuple(version[c.name] for c in columns if c.primary_key) == key:
-                    version.update({c: row[c] for c in scd1})
-        for key in [k for k in current if k not in rows]:  # full load: a missing key is closed
-            current.pop(key).update(valid_to=ts, _closed_by_batch_id=batch)
-    return versions
-
-
 @pytest.mark.parametrize("entity", ["owner", "vehicle", "vehicle_option"])
 def test_silver_equals_the_scd2_history_of_the_source(scenario: Scenario, entity: str) -> None:
     catalog = scenario.catalog
     names = [c.name for c in catalog.columns[entity]] + [
         "valid_from", "valid_to", "_opened_by_batch_id", "_closed_by_batch_id"]
     actual = _query(scenario.url, f"select {', '.join(names)} from silver.tst01_{entity}")
-    expected = _expected_silver(catalog, entity, scenario.days, [scenario.batch["day1"], scenario.batch["day2"]])
+    expected = expected_silver(catalog, entity, scenario.days, [scenario.batch["day1"], scenario.batch["day2"]])
     as_tuples = lambda rows: sorted((tuple(r[n] for n in names) for r in rows), key=repr)  # noqa: E731
     assert as_tuples(actual) == as_tuples(expected)
 

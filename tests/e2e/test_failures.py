@@ -1,0 +1,187 @@
+"""Surviving failures: runs really killed (SIGKILL) in the middle of landing, bronze and silver; two
+runs of one system at once; bad source files; a source that adds a field. After each, the next run
+ends with exactly the rows a clean run produces, and the audit tables tell what happened."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from ingestion.test_system.generator import simulate, write_day
+from metadata.catalog import load_catalog
+from orchestration.warehouse import EmbeddedPostgres
+from scd2_oracle import expected_silver
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+ENTITIES = ["owner", "vehicle", "vehicle_option"]
+_INHERITED = ("DATAPLATFORM_DATABASE_URL", "DATAPLATFORM_PG_HOST", "DATAPLATFORM_PG_PORT", "DATAPLATFORM_PG_USER",
+              "DATAPLATFORM_PG_PASSWORD", "DATAPLATFORM_PG_DBNAME", "DATAPLATFORM_FAULT_PAUSE")
+
+
+def _cli(home: Path, *args: str, fault: str | None = None) -> subprocess.Popen[str]:
+    """`dataplatform ...` in its own process group (so a kill takes dbt's subprocess with it)."""
+    env = {k: v for k, v in os.environ.items() if k not in _INHERITED}
+    env.update(DATAPLATFORM_HOME=str(home), DAGSTER_HOME=str(home / "dagster"),
+               PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]))
+    if fault:
+        env["DATAPLATFORM_FAULT_PAUSE"] = fault
+    return subprocess.Popen([sys.executable, "-m", "orchestration.cli", *args], env=env, cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _finish(process: subprocess.Popen[str], *, timeout: float = 300) -> tuple[int, str]:
+    output, _ = process.communicate(timeout=timeout)
+    return process.returncode, output
+
+
+def _url(home: Path) -> str:
+    return EmbeddedPostgres(home / "postgres").url()
+
+
+def _rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
+    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, params).fetchall()
+
+
+def _wait_for_pause(home: Path, point: str, process: subprocess.Popen[str], *, timeout: float = 180) -> None:
+    """Until the run sits at the fault point: a marker file (Python steps) or its pg_sleep (dbt steps)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the run ended before reaching {point}: {process.communicate()[0][-3000:]}"
+        if (home / f"fault-{point}").exists():
+            return
+        if (home / "postgres" / "port").exists():
+            try:
+                found = _rows(_url(home), "select 1 from pg_stat_activity where query like %s",
+                              (f"%dataplatform_fault:{point}%",))
+            except psycopg.OperationalError:
+                found = []
+            if found:
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"the run did not reach {point} within {timeout}s")
+
+
+def _kill(process: subprocess.Popen[str]) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def test_runs_killed_in_landing_bronze_and_silver_recover_exactly(tmp_path: Path) -> None:
+    home, catalog = tmp_path / "home", load_catalog()
+    source = home / "sources" / "TST01"
+    server = EmbeddedPostgres(home / "postgres")
+    server.start()  # started here without a lease: the runs below reuse it and leave it running
+    try:
+        _kill_and_recover(home, catalog, source)
+    finally:
+        server.stop()
+
+
+def _kill_and_recover(home: Path, catalog: Any, source: Path) -> None:
+    days = list(simulate(days=3, seed=3))
+    for day, point in zip(days, ("landing", "bronze", "silver")):
+        write_day(day, source)
+        killed = _cli(home, "run", fault=f"{point}:300")
+        _wait_for_pause(home, point, killed)
+        if point == "landing":
+            # Meanwhile a second run of the same system does not write: it skips, saying why.
+            code, output = _finish(_cli(home, "run"))
+            assert code == 4, output
+            assert "another run of TST01 is in progress" in output
+        _kill(killed)
+        code, output = _finish(_cli(home, "run"))
+        assert code == 0, output[-5000:]
+
+    url = _url(home)
+    runs = _rows(url, "select batch_id, source_ref, status from audit.system_run order by system_run_id")
+    assert [(r["source_ref"], r["status"]) for r in runs] == [
+        ("2026-01-01", "abandoned"), ("2026-01-01", "succeeded"),
+        ("2026-01-02", "abandoned"), ("2026-01-02", "succeeded"),
+        ("2026-01-03", "abandoned"), ("2026-01-03", "succeeded")]
+    batches = [runs[i]["batch_id"] for i in (1, 3, 5)]
+    assert [runs[i]["batch_id"] for i in (0, 2, 4)] == batches  # the re-run is the same batch
+    killed_layers = _rows(url, "select r.source_ref, l.layer, l.status from audit.system_layer_run l"
+                               " join audit.system_run r using (system_run_id) where r.status = 'abandoned'"
+                               " order by l.system_layer_run_id")
+    assert ("2026-01-01", "landing", "abandoned") in [tuple(r.values()) for r in killed_layers]
+    resumed = _rows(url, "select r.source_ref, l.status from audit.system_layer_run l join audit.system_run r"
+                         " using (system_run_id) where l.layer = 'landing' and r.status = 'succeeded' order by 1")
+    # Day 1 was killed before landing finished: landed again. Days 2 and 3 had landed: resumed, not re-landed.
+    assert [tuple(r.values()) for r in resumed] == [
+        ("2026-01-01", "succeeded"), ("2026-01-02", "skipped"), ("2026-01-03", "skipped")]
+
+    for day, batch in zip(days, batches):  # landing and bronze: each batch exactly once
+        assert _rows(url, "select count(*) as n, count(distinct _record_no) as d from landing.tst01_vehicles"
+                          " where _batch_id = %s", (batch,))[0] == {"n": len(day.vehicles), "d": len(day.vehicles)}
+        assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s",
+                     (batch,))[0]["n"] == len(day.vehicles)
+    for entity in ENTITIES:  # silver: exactly the history of a clean run
+        names = [c.name for c in catalog.columns[entity]] + [
+            "valid_from", "valid_to", "_opened_by_batch_id", "_closed_by_batch_id"]
+        actual = _rows(url, f"select {', '.join(names)} from silver.tst01_{entity}")
+        expected = expected_silver(catalog, entity, days, batches)
+        assert sorted((tuple(r[n] for n in names) for r in actual), key=repr) == \
+            sorted((tuple(r[n] for n in names) for r in expected), key=repr), entity
+    applied = _rows(url, "select batch_id, count(*) as n from audit.entity_layer_run where layer = 'silver'"
+                         " and status = 'succeeded' group by batch_id order by batch_id")
+    assert applied == [{"batch_id": b, "n": 3} for b in batches]  # each batch applied once per entity
+
+
+def _run_in_process() -> Any:
+    from orchestration.pipeline import run_job
+
+    messages: list[str] = []
+    outcome = run_job(system_id="TST01", echo=messages.append)
+    return outcome, "\n".join(messages)
+
+
+def test_a_malformed_source_file_fails_the_batch_and_loses_nothing(fresh_warehouse: str) -> None:
+    from orchestration.warehouse import state_dir
+
+    url, source = fresh_warehouse, state_dir() / "sources" / "TST01"
+    days = list(simulate(days=2, seed=9))
+    write_day(days[0], source)
+    assert _run_in_process()[0].success
+    before = {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES}
+    folder = write_day(days[1], source)
+    (folder / "vehicles.json").write_text('[{"vehicle_id": "V1",, }]')
+    outcome, output = _run_in_process()
+    assert not outcome.success
+    run = _rows(url, "select batch_id, status, message from audit.system_run order by system_run_id desc limit 1")[0]
+    assert run["status"] == "failed"
+    assert f"{folder / 'vehicles.json'}: not valid JSON at line 1, column 22" in run["message"]
+    assert _rows(url, "select count(*) as n from landing.tst01_owners where _batch_id = %s", (run["batch_id"],)) == [{"n": 0}]
+    assert {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES} == before
+    write_day(days[1], source)  # the source fixes its file: the same delivery loads on the next run
+    fixed, _ = _run_in_process()
+    assert fixed.success and fixed.system_runs[0].batch_id == run["batch_id"]
+
+
+def test_a_new_source_field_lands_and_is_reported(fresh_warehouse: str) -> None:
+    from orchestration.warehouse import state_dir
+
+    url = fresh_warehouse
+    day = next(simulate(days=1, seed=4))
+    folder = write_day(day, state_dir() / "sources" / "TST01")
+    owners = json.loads((folder / "owners.json").read_text())
+    for owner in owners:
+        owner["loyalty_tier"] = "gold"
+    (folder / "owners.json").write_text(json.dumps(owners))
+    outcome, output = _run_in_process()
+    assert outcome.success, output
+    assert "note: landing owners: new source fields, landed but not modelled: loyalty_tier" in output
+    assert _rows(url, "select count(*) as n from landing.tst01_owners where payload ? 'loyalty_tier'")[0]["n"] == len(owners)
+    assert _rows(url, "select count(*) as n from silver.tst01_owner")[0]["n"] == len(owners)
