@@ -185,3 +185,28 @@ def test_a_new_source_field_lands_and_is_reported(fresh_warehouse: str) -> None:
     assert "note: landing owners: new source fields, landed but not modelled: loyalty_tier" in output
     assert _rows(url, "select count(*) as n from landing.tst01_owners where payload ? 'loyalty_tier'")[0]["n"] == len(owners)
     assert _rows(url, "select count(*) as n from silver.tst01_owner")[0]["n"] == len(owners)
+
+
+def test_an_empty_delivery_is_stopped_by_the_gate_instead_of_closing_every_key(fresh_warehouse: str) -> None:
+    """A full load that suddenly returns nothing would close every current version; the row-count
+    check against the previous batch stops it for the entities that came back empty."""
+    from orchestration.warehouse import state_dir
+
+    url, source = fresh_warehouse, state_dir() / "sources" / "TST01"
+    days = list(simulate(days=2, seed=12))
+    write_day(days[0], source)
+    assert _run_in_process()[0].success
+    before = {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES}
+    folder = write_day(days[1], source)
+    (folder / "vehicles.json").write_text("[]")
+    outcome, output = _run_in_process()
+    assert not outcome.success
+    batch = outcome.system_runs[0].batch_id
+    gate = {r["entity"]: r["status"] for r in _rows(
+        url, "select entity, status from audit.entity_layer_run where layer = 'quality' and batch_id = %s", (batch,))}
+    assert gate == {"owner": "succeeded", "vehicle": "failed", "vehicle_option": "failed"}
+    assert "FAILED quality vehicle" in output
+    after = {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ("vehicle", "vehicle_option")}
+    assert after == {e: before[e] for e in ("vehicle", "vehicle_option")}  # nothing closed
+    assert _rows(url, "select count(*) as n from silver.tst01_owner where _opened_by_batch_id = %s or "
+                      "_closed_by_batch_id = %s", (batch, batch))[0]["n"] > 0  # owners went on
