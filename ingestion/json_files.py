@@ -51,20 +51,94 @@ def deliveries(root: Path) -> list[Delivery]:
     return sorted(found, key=lambda d: (d.timestamp, d.name))
 
 
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """The records of one endpoint file (a JSON array of objects)."""
+def read_records(path: Path, *, chunk_size: int = 1 << 20) -> Iterator[dict[str, Any]]:
+    """The records of one endpoint file (a JSON array of objects), decoded one at a time.
+
+    Streaming keeps memory flat: a whole 1M-record file parsed at once costs several times its size.
+    """
     if not path.exists():
         raise SourceError(f"{path}: file missing from the delivery")
-    try:
-        data = json.loads(path.read_bytes())
-    except json.JSONDecodeError as err:
-        raise SourceError(f"{path}: not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from err
-    if not isinstance(data, list):
-        raise SourceError(f"{path}: expected a JSON array of records, found {type(data).__name__}")
-    for number, record in enumerate(data, start=1):
-        if not isinstance(record, dict):
-            raise SourceError(f"{path}: record {number} is {type(record).__name__}, expected an object")
-        yield record
+    with open(path, encoding="utf-8") as file:
+        yield from _ArrayReader(path, file, chunk_size).records()
+
+
+class _ArrayReader:
+    """Walks a JSON array in a sliding text buffer, tracking line and column for error messages."""
+
+    def __init__(self, path: Path, file: Any, chunk_size: int) -> None:
+        self.path, self.file, self.chunk_size = path, file, chunk_size
+        self.buffer, self.pos, self.eof = "", 0, False
+        self.lines_before, self.column_before = 0, 0  # position of buffer[0] in the file
+        self.decoder = json.JSONDecoder()
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = self.file.read(self.chunk_size)
+        self.eof = not chunk
+        self.buffer += chunk
+        return bool(chunk)
+
+    def _drop_consumed(self) -> None:
+        consumed = self.buffer[: self.pos]
+        newlines = consumed.count("\n")
+        self.lines_before += newlines
+        self.column_before = len(consumed) - consumed.rfind("\n") - 1 if newlines else self.column_before + len(consumed)
+        self.buffer, self.pos = self.buffer[self.pos:], 0
+
+    def _error(self, message: str, lineno: int, colno: int) -> SourceError:
+        line = self.lines_before + lineno
+        column = colno + (self.column_before if lineno == 1 else 0)
+        return SourceError(f"{self.path}: not valid JSON at line {line}, column {column}: {message}")
+
+    def _next_char(self) -> str:
+        """The next non-blank character (not consumed), or '' at the end of the file."""
+        while True:
+            while self.pos < len(self.buffer) and self.buffer[self.pos].isspace():
+                self.pos += 1
+            if self.pos < len(self.buffer) or not self._fill():
+                return self.buffer[self.pos] if self.pos < len(self.buffer) else ""
+
+    def _where(self) -> tuple[int, int]:
+        before = self.buffer[: self.pos]
+        lineno = before.count("\n") + 1
+        return lineno, len(before) - before.rfind("\n")
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        first = self._next_char()
+        if first != "[":
+            found = "an empty file" if first == "" else f"{first!r}"
+            raise SourceError(f"{self.path}: expected a JSON array of records, found {found}")
+        self.pos += 1
+        if self._next_char() == "]":
+            self.pos += 1
+            return
+        number = 0
+        while True:
+            self._next_char()
+            while True:
+                try:
+                    record, end = self.decoder.raw_decode(self.buffer, self.pos)
+                    break
+                except json.JSONDecodeError as err:
+                    if not self._fill():  # a real error, not a record cut by the buffer's end
+                        raise self._error(err.msg, err.lineno, err.colno) from err
+            number += 1
+            if not isinstance(record, dict):
+                raise SourceError(f"{self.path}: record {number} is {type(record).__name__}, expected an object")
+            self.pos = end
+            yield record
+            separator = self._next_char()
+            if separator == "]":
+                self.pos += 1
+                break
+            if separator != ",":
+                raise self._error("expected ',' or ']' after a record", *self._where())
+            self.pos += 1
+            if self.pos > self.chunk_size:
+                self._drop_consumed()
+        if self._next_char() != "":
+            raise self._error("extra data after the array", *self._where())
 
 
 if __name__ == "__main__":

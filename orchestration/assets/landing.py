@@ -14,7 +14,7 @@ import psycopg
 from dagster_dlt import DagsterDltResource, dlt_assets
 
 from ingestion.landing import (
-    Batch, count_batch_rows, delete_batches, find_load, landing_pipeline, landing_source, next_load, top_level_fields,
+    Batch, count_batch_rows, delete_batches, find_load, index_batches, landing_pipeline, landing_source, next_load, top_level_fields,
 )
 from metadata.catalog import Catalog
 from metadata.models import System
@@ -111,6 +111,7 @@ def _land_batch(context, dlt, catalog, system, conn, url, pending, connection, b
         raise dg.Failure(f"{system.id}: {message}") from err
     for result in results:
         table = result.asset_key.path[-1]
+        index_batches(conn, table)
         rows = count_batch_rows(conn, table, run.batch_id)
         endpoint = next(e for e in system.endpoints() if landing_table(system.id, e) == table)
         new_fields = sorted(top_level_fields(conn, table, run.batch_id) - catalog.modelled_fields(system.id, endpoint))

@@ -23,6 +23,14 @@ ownership_changes as (
     where previous_owner_id is not null and previous_owner_id <> owner_owner_id
 ),
 
+recent_acquisitions as (
+    -- computed once and joined (a correlated EXISTS re-ran the window over all history per vehicle)
+    select distinct ownership_changes.vehicle_id, ownership_changes.owner_owner_id
+    from ownership_changes
+    cross join reference
+    where ownership_changes.changed_at > reference.as_of - interval '30 days'
+),
+
 current_vehicles as (
     select vehicle_id, owner_owner_id from vehicle_history where valid_to is null
 ),
@@ -37,15 +45,13 @@ select
     current_owners.address_city as city,
     count(distinct current_vehicles.vehicle_id) as vehicles_owned,
     count(distinct current_vehicles.vehicle_id) filter (
-        where exists (
-            select 1 from ownership_changes
-            where ownership_changes.vehicle_id = current_vehicles.vehicle_id
-              and ownership_changes.owner_owner_id = current_owners.owner_id
-              and ownership_changes.changed_at > reference.as_of - interval '30 days'
-        )
+        where recent_acquisitions.vehicle_id is not null
     ) as vehicles_acquired_last_30_days,
     reference.as_of
 from current_owners
 cross join reference
 left join current_vehicles on current_vehicles.owner_owner_id = current_owners.owner_id
+left join recent_acquisitions
+    on recent_acquisitions.vehicle_id = current_vehicles.vehicle_id
+    and recent_acquisitions.owner_owner_id = current_owners.owner_id
 group by current_owners.owner_id, current_owners.name, current_owners.address_city, reference.as_of
