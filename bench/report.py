@@ -9,7 +9,7 @@ from typing import Any
 PHASES = (("day1", "day 1 (first load)"), ("day2", "day 2 (1% of keys changed)"), ("rerun", "re-run (no new data)"))
 PIPELINE_STAGES = (
     ("landing", "landing", "Dagster step landing_tst01: lock, audit rows, dlt extract+normalize+load of both endpoint files, row counts"),
-    ("quality", "quality gate", "Dagster step quality_tst01: key checks on the batch's landing rows, audit rows"),
+    ("quality", "quality gate", "Dagster step quality_tst01: the Great Expectations gate on the batch's landing rows, audit rows"),
     ("bronze", "bronze", "dbt: wall time while any bronze model ran (models run on 4 threads)"),
     ("silver", "silver", "dbt: wall time while any silver model (scd2_history) ran"),
     ("gold", "gold", "dbt: wall time while the gold model ran"),

@@ -59,7 +59,18 @@ def read_records(path: Path, *, chunk_size: int = 1 << 20) -> Iterator[dict[str,
     if not path.exists():
         raise SourceError(f"{path}: file missing from the delivery")
     with open(path, encoding="utf-8") as file:
-        yield from _ArrayReader(path, file, chunk_size).records()
+        for record, _ in _ArrayReader(path, file, chunk_size).records():
+            yield record
+
+
+def read_raw_records(path: Path, *, chunk_size: int = 1 << 20) -> Iterator[str]:
+    """The same records as `read_records`, each as its JSON text from the file (checked, not re-encoded),
+    for writers that store JSON as it came."""
+    if not path.exists():
+        raise SourceError(f"{path}: file missing from the delivery")
+    with open(path, encoding="utf-8") as file:
+        for _, raw in _ArrayReader(path, file, chunk_size).records():
+            yield raw
 
 
 class _ArrayReader:
@@ -104,7 +115,8 @@ class _ArrayReader:
         lineno = before.count("\n") + 1
         return lineno, len(before) - before.rfind("\n")
 
-    def records(self) -> Iterator[dict[str, Any]]:
+    def records(self) -> Iterator[tuple[dict[str, Any], str]]:
+        """Each record, decoded, with its text."""
         first = self._next_char()
         if first != "[":
             found = "an empty file" if first == "" else f"{first!r}"
@@ -126,8 +138,8 @@ class _ArrayReader:
             number += 1
             if not isinstance(record, dict):
                 raise SourceError(f"{self.path}: record {number} is {type(record).__name__}, expected an object")
+            yield record, self.buffer[self.pos:end]
             self.pos = end
-            yield record
             separator = self._next_char()
             if separator == "]":
                 self.pos += 1

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import dlt
+import pyarrow as pa
 import psycopg
 from dlt.extract.source import DltSource
 from psycopg import sql
@@ -24,6 +25,7 @@ from metadata.models import JsonFilesConnection, System
 from metadata.naming import landing_table
 
 LANDING_SCHEMA = "landing"
+LOADER_FILE_FORMAT = "csv"  # Arrow tables -> CSV files -> PostgreSQL COPY
 SYSTEM_COLUMNS: dict[str, Any] = {
     "_batch_id": {"data_type": "bigint", "nullable": False},
     "_batch_timestamp": {"data_type": "timestamp", "nullable": False},
@@ -77,16 +79,33 @@ def find_load(system: System, connection: dict[str, Any], source_ref: str, *, ba
     raise json_files.SourceError(f"system {system.id}: delivery {source_ref!r} is no longer in the source folder")
 
 
-def _rows(batch: Batch, records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for number, record in enumerate(records, start=1):
-        yield {
-            "_batch_id": batch.batch_id,
-            "_batch_timestamp": batch.timestamp,
-            "_run_id": batch.run_id,
-            "_loaded_at": batch.loaded_at,
-            "_record_no": number,
-            "payload": record,
-        }
+ROWS_PER_TABLE = 20_000  # Arrow tables of this many records: memory stays flat, dlt's per-table cost small
+
+
+def _tables(batch: Batch, raw_records: Iterator[str]) -> Iterator[pa.Table]:
+    """The batch's rows as Arrow tables: dlt writes Arrow straight to files PostgreSQL COPYs, without
+    normalizing row by row in Python (which made landing several times slower than the COPY itself)."""
+    def table(payloads: list[str], first_number: int) -> pa.Table:
+        n = len(payloads)
+        return pa.table({
+            "_batch_id": pa.repeat(pa.scalar(batch.batch_id, pa.int64()), n),
+            "_batch_timestamp": pa.repeat(pa.scalar(batch.timestamp, pa.timestamp("us", tz="UTC")), n),
+            "_run_id": pa.repeat(pa.scalar(batch.run_id, pa.string()), n),
+            "_loaded_at": pa.repeat(pa.scalar(batch.loaded_at, pa.timestamp("us", tz="UTC")), n),
+            "_record_no": pa.array(range(first_number, first_number + n), pa.int64()),
+            "payload": pa.array(payloads, pa.string()),
+        })
+
+    payloads: list[str] = []
+    number = 1
+    for raw in raw_records:
+        payloads.append(raw)
+        if len(payloads) == ROWS_PER_TABLE:
+            yield table(payloads, number)
+            number += len(payloads)
+            payloads = []
+    if payloads:
+        yield table(payloads, number)
 
 
 def landing_source(
@@ -99,11 +118,11 @@ def landing_source(
     """
     endpoints = system.endpoints()
 
-    def records(endpoint: str) -> Iterator[dict[str, Any]]:
+    def records(endpoint: str) -> Iterator[pa.Table]:
         if batch is None or connection is None or base_dir is None:
             return iter(())
         folder = _json_root(connection, base_dir) / batch.source_ref
-        return _rows(batch, json_files.read_records(folder / endpoints[endpoint]))
+        return _tables(batch, json_files.read_raw_records(folder / endpoints[endpoint]))
 
     resources = [
         dlt.resource(

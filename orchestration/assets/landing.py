@@ -14,7 +14,7 @@ import psycopg
 from dagster_dlt import DagsterDltResource, dlt_assets
 
 from ingestion.landing import (
-    Batch, count_batch_rows, delete_batches, find_load, index_batches, landing_pipeline, landing_source, next_load, top_level_fields,
+    LOADER_FILE_FORMAT, Batch, count_batch_rows, delete_batches, find_load, index_batches, landing_pipeline, landing_source, next_load, top_level_fields,
 )
 from metadata.catalog import Catalog
 from metadata.models import System
@@ -100,6 +100,7 @@ def _land_batch(context, dlt, catalog, system, conn, url, pending, connection, b
                 context=context,
                 dlt_source=landing_source(system, batch=batch, connection=connection, base_dir=base_dir),
                 dlt_pipeline=landing_pipeline(system.id, url, pipelines_dir=base_dir / "dlt"),
+                loader_file_format=LOADER_FILE_FORMAT,
             )
         )
         pause_at("landing", marker_dir=base_dir)
