@@ -62,7 +62,13 @@ from orchestration import audit
 LAYER = "quality"
 ROWS, RECORDS = "rows", "records"  # the two query assets of an entity: its rows, and (explode) its records
 RECORD_NO, ITEM_NO = "_record_no", "_item_no"
-RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}  # for failed expectations
+# The first pass: BASIC still reports counts (element_count, unexpected_count, a row count's
+# observed_value), and with no examples asked for, its "unexpected values" query is a LIMIT 0 that
+# reads nothing. (SUMMARY on a passing expectation costs extra full scans for nothing: unexpected
+# values with a LIMIT that finds none, and the unexpected index list.) BOOLEAN_ONLY drops the counts.
+CHECK_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
+_COUNT_ONLY_EXPECTATIONS = ("ExpectTableRowCountToBeBetween",)  # the first pass already has all they report
 MAX_EXAMPLES = 5  # record numbers / values quoted in a message
 
 # The JSON kinds a declared PostgreSQL type accepts (see the module docstring).
@@ -539,35 +545,53 @@ class GxValidator:
             pass
 
     def validate(self, plan: EntityPlan) -> EntityVerdict:
-        """Run the plan's expectations, one suite per query asset; the verdict names every failure."""
-        import great_expectations.expectations as gxe
+        """Run the plan's expectations, one suite per query asset; the verdict names every failure.
 
+        Two passes per asset: first every expectation with `CHECK_FORMAT` (counts only, no examples:
+        about one scan of the materialized batch per expectation, and GX bundles the counts), then,
+        only if some failed, those again with `RESULT_FORMAT` and the index columns, for the values and
+        record numbers a failure message quotes. A passing batch pays for the first pass alone.
+        """
         started = time.perf_counter()
         results: dict[str, tuple[bool, dict[str, Any]]] = {}
         for asset_name, query in plan.queries.items():
             planned = [p for p in plan.expectations if p.asset == asset_name]
-            name = f"{plan.entity}_{asset_name}_batch_{plan.batch_id}"
-            while name in self._names:  # the same batch twice in one execution: keep names unique
-                name += "_"
-            self._names.add(name)
-            suite = self.context.suites.add(self._gx.ExpectationSuite(name=name, expectations=[
-                getattr(gxe, p.expectation_type)(**p.kwargs, meta={"key": p.key}) for p in planned
-            ]))
-            batch_definition = self.source.add_query_asset(name, query=query).add_batch_definition_whole_table("batch")
-            validation = self.context.validation_definitions.add(
-                self._gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
-            )
-            result_format = {**RESULT_FORMAT, "unexpected_index_column_names": plan.index_columns[asset_name]}
-            try:
-                outcome = validation.run(result_format=result_format)
-            finally:
-                self._drop_temporary_tables()
-            for r in outcome.results:
-                if r.exception_info and r.exception_info.get("raised_exception"):
-                    raise RuntimeError(f"{r.expectation_config.type} failed to run: "
-                                       f"{r.exception_info.get('exception_message')}")
-                results[r.expectation_config.meta["key"]] = (bool(r.success), dict(r.result or {}))
+            first = self._run(plan, asset_name, query, planned, CHECK_FORMAT)
+            results.update(first)
+            failed = [p for p in planned if not first[p.key][0]
+                      and p.expectation_type not in _COUNT_ONLY_EXPECTATIONS]  # nothing more to learn about those
+            if failed:
+                detail = {**RESULT_FORMAT, "unexpected_index_column_names": plan.index_columns[asset_name]}
+                results.update(self._run(plan, asset_name, query, failed, detail))
         return verdict(plan, results, seconds=time.perf_counter() - started)
+
+    def _run(self, plan: EntityPlan, asset_name: str, query: str, planned: list[PlannedExpectation],
+             result_format: dict[str, Any]) -> dict[str, tuple[bool, dict[str, Any]]]:
+        """One GX validation of `planned` on the query asset: expectation key -> (success, result dict)."""
+        import great_expectations.expectations as gxe
+
+        name = f"{plan.entity}_{asset_name}_batch_{plan.batch_id}"
+        while name in self._names:  # the same batch twice in one execution, or a second pass: keep names unique
+            name += "_"
+        self._names.add(name)
+        suite = self.context.suites.add(self._gx.ExpectationSuite(name=name, expectations=[
+            getattr(gxe, p.expectation_type)(**p.kwargs, meta={"key": p.key}) for p in planned
+        ]))
+        batch_definition = self.source.add_query_asset(name, query=query).add_batch_definition_whole_table("batch")
+        validation = self.context.validation_definitions.add(
+            self._gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+        )
+        try:
+            outcome = validation.run(result_format=result_format)
+        finally:
+            self._drop_temporary_tables()
+        results: dict[str, tuple[bool, dict[str, Any]]] = {}
+        for r in outcome.results:
+            if r.exception_info and r.exception_info.get("raised_exception"):
+                raise RuntimeError(f"{r.expectation_config.type} failed to run: "
+                                   f"{r.exception_info.get('exception_message')}")
+            results[r.expectation_config.meta["key"]] = (bool(r.success), dict(r.result or {}))
+        return results
 
 
 # ------------------------------------------------------------------------------------------- the gate
