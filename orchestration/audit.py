@@ -263,13 +263,6 @@ def batch_to_resume(conn: psycopg.Connection, system_id: str) -> SystemRun | Non
     return SystemRun(*row) if row else None
 
 
-def get_cursor(conn: psycopg.Connection, system_id: str, endpoint: str) -> str | None:
-    row = conn.execute(
-        "select value from audit.cursor where system_id = %s and endpoint = %s", (system_id, endpoint)
-    ).fetchone()
-    return row[0] if row else None
-
-
 def set_cursor(conn: psycopg.Connection, system_id: str, endpoint: str, value: str, batch_id: int) -> None:
     conn.execute(
         "insert into audit.cursor (system_id, endpoint, value, batch_id) values (%s, %s, %s, %s)"
