@@ -46,12 +46,12 @@ def start_system_run(
     return SystemRun(int(row[0]), batch_id, system_id, source_ref, batch_timestamp)
 
 
-def system_runs_of(conn: psycopg.Connection, dagster_run_id: str) -> list[SystemRun]:
-    """The system runs (batches) a Dagster run is working on."""
+def system_runs_of(conn: psycopg.Connection, dagster_run_id: str, *, status: str | None = None) -> list[SystemRun]:
+    """The system runs (batches) a Dagster run is working on, optionally only those in `status`."""
     rows = conn.execute(
         "select system_run_id, batch_id, system_id, source_ref, batch_timestamp from audit.system_run"
-        " where dagster_run_id = %s order by system_run_id",
-        (dagster_run_id,),
+        " where dagster_run_id = %s and status = coalesce(%s, status) order by system_run_id",
+        (dagster_run_id, status),
     ).fetchall()
     return [SystemRun(*row) for row in rows]
 
@@ -174,15 +174,6 @@ def notes(conn: psycopg.Connection, dagster_run_id: str) -> list[tuple[str, str,
         " and status = 'succeeded' and message is not null order by entity_layer_run_id",
         (dagster_run_id,),
     ).fetchall()
-
-
-def unfinished_runs(conn: psycopg.Connection, dagster_run_id: str) -> list[SystemRun]:
-    rows = conn.execute(
-        "select system_run_id, batch_id, system_id, source_ref, batch_timestamp from audit.system_run"
-        " where dagster_run_id = %s and status = 'running'",
-        (dagster_run_id,),
-    ).fetchall()
-    return [SystemRun(*row) for row in rows]
 
 
 def unlanded_batches(conn: psycopg.Connection, system_id: str) -> list[int]:

@@ -79,7 +79,7 @@ def _execute(job_name: str, *, system_ids: list[str], tags: dict[str, str], echo
         if event.is_step_success or event.is_step_failure:
             echo(f"  step {event.step_key}: {'ok' if event.is_step_success else 'FAILED'}")
     with psycopg.connect(url, autocommit=True) as conn:
-        for run in audit.unfinished_runs(conn, result.run_id):
+        for run in audit.system_runs_of(conn, result.run_id, status="running"):
             # A step that failed before dbt leaves its batch open: close it honestly.
             audit.finish_system_run(conn, run, "succeeded" if result.success else "failed",
                                     message=None if result.success else f"failed steps: {', '.join(failed) or 'none'}")
