@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install run test dev validate status clean bench
+.PHONY: install run test lint dev validate status clean bench
 
 $(BIN)/dataplatform: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: install
 ## test: the whole test suite (unit, definitions, end to end, dbt build) on a real embedded PostgreSQL
 test: install
 	$(BIN)/python -m pytest
+
+## lint: ruff on the Python, sqlfluff (dbt templater) on the gold and generated dbt models
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/dataplatform lint-sql
 
 ## dev: the Dagster UI on the same warehouse
 dev: install

@@ -1,4 +1,4 @@
-"""The benchmark's figures: stage rows, the targets of issue 3, and the printed tables."""
+"""The benchmark's figures: stage rows, the performance targets, and the printed tables."""
 
 from __future__ import annotations
 
@@ -8,21 +8,31 @@ from typing import Any
 # (key, label, what the figure includes). Keys are stable: the JSON and the test use them.
 PHASES = (("day1", "day 1 (first load)"), ("day2", "day 2 (1% of keys changed)"), ("rerun", "re-run (no new data)"))
 PIPELINE_STAGES = (
-    ("landing", "landing", "Dagster step landing_tst01: lock, audit rows, dlt extract+normalize+load of both endpoint files, row counts"),
-    ("quality", "quality gate", "Dagster step quality_tst01: the Great Expectations gate on the batch's landing rows, audit rows"),
+    ("landing", "landing",
+     "Dagster step landing_tst01: lock, audit rows, dlt extract+normalize+load of both endpoint files, row counts"),
+    ("quality", "quality gate",
+     "Dagster step quality_tst01: the Great Expectations gate on the batch's landing rows, audit rows"),
     ("bronze", "bronze", "dbt: wall time while any bronze model ran (models run on 4 threads)"),
     ("silver", "silver", "dbt: wall time while any silver model (scd2_history) ran"),
     ("gold", "gold", "dbt: wall time while the gold model ran"),
-    ("dbt_tests", "dbt tests", "dbt: wall time while any data/unit test ran (dbt build runs them; may overlap models)"),
-    ("dbt_other", "dbt other", "Dagster step dbt_layers minus the time any dbt node ran: dbt start-up, event handling, counts, audit"),
-    ("whole_run", "whole run", "run_job end to end: the Dagster job in-process, all steps, closing the audit rows"),
-    ("startup", "start-up", "process start to definitions loaded (imports, dbt codegen/parse check): paid by every CLI run"),
+    ("dbt_tests", "dbt tests",
+     "dbt: wall time while any data/unit test ran (dbt build runs them; may overlap models)"),
+    ("dbt_other", "dbt other",
+     "Dagster step dbt_layers minus the time any dbt node ran: dbt start-up, event handling, counts, audit"),
+    ("whole_run", "whole run",
+     "run_job end to end: the Dagster job in-process, all steps, closing the audit rows"),
+    ("startup", "start-up",
+     "process start to definitions loaded (imports, dbt codegen/parse check): paid by every CLI run"),
 )
 FLOOR_STAGES = (
-    ("raw_copy", "raw COPY (floor)", "day 1's records as jsonb + batch columns, psycopg COPY FROM STDIN, incl. reading the files"),
-    ("peer", "dlt peer", "plain dlt pipeline, default settings (nested data normalized into child tables), incl. json.load"),
+    ("raw_copy", "raw COPY (floor)",
+     "day 1's records as jsonb + batch columns, psycopg COPY FROM STDIN, incl. reading the files"),
+    ("peer", "dlt peer",
+     "plain dlt pipeline, default settings (nested data normalized into child tables), incl. json.load"),
 )
-STAGE_KEYS = [key for key, _, _ in FLOOR_STAGES] + [f"{phase}.{key}" for phase, _ in PHASES for key, _, _ in PIPELINE_STAGES]
+STAGE_KEYS = [key for key, _, _ in FLOOR_STAGES] + [
+    f"{phase}.{key}" for phase, _ in PHASES for key, _, _ in PIPELINE_STAGES
+]
 MEMORY_KEYS = ("raw_copy", "peer", "day1.whole_run", "day2.whole_run", "rerun.whole_run")
 
 
@@ -43,7 +53,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def targets(sizes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Issue 3's targets, evaluated at the largest size measured (they are set for 1M records)."""
+    """The performance targets, evaluated at the largest size measured (they are set for 1M records)."""
     if not sizes:
         return []
     by_size = {int(k): v for k, v in sizes.items()}
@@ -93,7 +103,8 @@ def size_table(size: int, data: dict[str, Any]) -> str:
     for key in STAGE_KEYS:
         f = data["stages"][key]
         lines.append(f"{label(key):<28}{_num(f['seconds'], '10.2f')}{_num(f.get('records_per_s'), '12,.0f')}"
-                     f"{_num(f.get('x_copy'), '9.2f')}{_num(f.get('x_peer'), '9.2f')}{_num(f.get('peak_mib'), '10.0f')}")
+                     f"{_num(f.get('x_copy'), '9.2f')}{_num(f.get('x_peer'), '9.2f')}"
+                     f"{_num(f.get('peak_mib'), '10.0f')}")
     lines.append(f"{'peak MiB of our pipeline':<28}{data['peak_mib']:>52.0f}")
     lines.append(f"(generation, not in any figure: {data['generation_seconds']:.1f} s)")
     return "\n".join(lines)
@@ -110,9 +121,10 @@ def matrix(sizes: dict[str, dict[str, Any]]) -> str:
 
 
 def targets_table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'target (issue 3)':<46}{'target':>14}{'measured':>14}  result"]
+    lines = [f"{'performance target':<46}{'target':>14}{'measured':>14}  result"]
     for r in rows:
-        value = "-" if r["value"] is None else f"{r['value']:.2f}{' ' + r['unit'] if r['unit'] in ('s', 'MiB') else 'x'}"
+        unit = " " + r["unit"] if r["unit"] in ("s", "MiB") else "x"
+        value = "-" if r["value"] is None else f"{r['value']:.2f}{unit}"
         result = "n/a" if r["met"] is None else ("met" if r["met"] else "MISSED")
         note = f" ({r['note']})" if r["note"] else f" (at {r['size']:,})"
         lines.append(f"{r['figure']:<46}{r['target']:>14}{value:>14}  {result}{note}")

@@ -1,4 +1,4 @@
-"""`python -m bench.run --sizes 10000,100000,1000000`: the benchmark of issue 3.
+"""`python -m bench.run --sizes 10000,100000,1000000`: the pipeline's benchmark.
 
 For each size (vehicles of the test system TST01; owners = size / 5), in a fresh database of one
 PostgreSQL server (the embedded one in the benchmark's own state folder, or --url):
@@ -8,7 +8,7 @@ PostgreSQL server (the embedded one in the benchmark's own state folder, or --ur
 3. our pipeline three times: day 1 (first load), day 2, and a re-run with no new data;
 
 each workload in its own child process whose process tree (dbt included) is sampled for peak RSS.
-Prints a stage x size table and the issue's targets; writes the same figures as JSON to --out.
+Prints a stage x size table and the performance targets; writes the same figures as JSON to --out.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def run_child(task: str, params: dict[str, Any], *, env: dict[str, str], run_dir
     command = [sys.executable, "-m", "bench.tasks", task, "--params", json.dumps(params), "--result", str(result_file)]
     started = time.monotonic()
     with log_file.open("w") as log:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
         try:
             with PeakRss(proc.pid) as peak:
                 beat = started + HEARTBEAT_SECONDS
@@ -116,7 +117,8 @@ def pipeline_stages(run: dict[str, Any], records: int, *, copy: float, peer: flo
             raise BenchError(f"{phase}: expected one Dagster step {prefix}*, found {sorted(steps)}")
         return float(found[0])
 
-    seconds = {"landing": step("landing"), "quality": step("quality"), **{k: dbt["layers"][k] for k in ("bronze", "silver", "gold")},
+    seconds = {"landing": step("landing"), "quality": step("quality"),
+               **{k: dbt["layers"][k] for k in ("bronze", "silver", "gold")},
                "dbt_tests": dbt["layers"]["dbt tests"], "dbt_other": step("dbt_layers") - dbt["any_node_running"],
                "whole_run": run["whole_seconds"], "startup": run["startup_seconds"]}
     return {key: _figure(value, records, copy=copy, peer=peer, peak_mib=peak_mib if key == "whole_run" else None)
@@ -131,14 +133,16 @@ def bench_size(server_url: str, size: int, *, home: Path, change_rate: float, se
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     recreate_database(server_url, database)
-    from orchestration.migrations import migrate
+    from warehouse.migrations import migrate
 
     migrate(url)
     env = {**os.environ, "DATAPLATFORM_HOME": str(run_dir), "DAGSTER_HOME": str(run_dir / "dagster"),
            "DATAPLATFORM_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
     (run_dir / "dagster").mkdir()
 
-    def child(task: str, name: str, label: str, params: dict[str, Any] | None = None) -> tuple[dict[str, Any], float, float]:
+    def child(
+        task: str, name: str, label: str, params: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], float, float]:
         return run_child(task, params or {}, env=env, run_dir=run_dir, name=name, label=f"{prefix} {label}")
 
     say(f"{prefix} size {size:,}: generating day 1 and day 2 (vehicles {size:,}, owners {max(1, size // 5):,}) ...")
@@ -158,8 +162,10 @@ def bench_size(server_url: str, size: int, *, home: Path, change_rate: float, se
     say(f"{prefix}   dlt peer: {peer['seconds']:.2f} s ({peer['rows']})")
 
     stages: dict[str, dict[str, Any]] = {
-        "raw_copy": _figure(copy["seconds"], records["day1"], copy=copy["seconds"], peer=peer["seconds"], peak_mib=copy_mib),
-        "peer": _figure(peer["seconds"], records["day1"], copy=copy["seconds"], peer=peer["seconds"], peak_mib=peer_mib),
+        "raw_copy": _figure(copy["seconds"], records["day1"], copy=copy["seconds"], peer=peer["seconds"],
+                            peak_mib=copy_mib),
+        "peer": _figure(peer["seconds"], records["day1"], copy=copy["seconds"], peer=peer["seconds"],
+                        peak_mib=peer_mib),
     }
     runs: dict[str, Any] = {}
     expected = {"day1": [day1["folder"]], "day2": [day2["folder"]], "rerun": []}
@@ -173,7 +179,9 @@ def bench_size(server_url: str, size: int, *, home: Path, change_rate: float, se
                                   phase=phase)
         stages.update({f"{phase}.{k}": v for k, v in figures.items()})
         runs[phase] = {**run, "process_wall_seconds": wall, "peak_mib": mib}
-        parts = ", ".join(f"{k} {figures[k]['seconds']:.1f}" for k in ("landing", "quality", "bronze", "silver", "gold"))
+        parts = ", ".join(
+            f"{k} {figures[k]['seconds']:.1f}" for k in ("landing", "quality", "bronze", "silver", "gold")
+        )
         say(f"{prefix}   {title}: whole run {figures['whole_run']['seconds']:.1f} s ({parts}); "
             f"process {wall:.1f} s; peak {mib:.0f} MiB")
 
@@ -238,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DATAPLATFORM_HOME"] = str(home)  # where open_warehouse keeps the embedded server
     if not args.url:
         os.environ.pop("DATAPLATFORM_DATABASE_URL", None)
-    from orchestration.warehouse import open_warehouse, redact_url
+    from warehouse.embedded import open_warehouse, redact_url
 
     started = dt.datetime.now()
     out_file = args.out / f"{started:%Y%m%dT%H%M%S}.json"

@@ -86,8 +86,8 @@ def copy_floor(params: dict[str, Any]) -> dict[str, Any]:
     import psycopg
 
     folder = day_folders()[0]
-    batch_ts = dt.datetime.fromisoformat(folder.name).replace(tzinfo=dt.timezone.utc)
-    loaded_at = dt.datetime.now(dt.timezone.utc)
+    batch_ts = dt.datetime.fromisoformat(folder.name).replace(tzinfo=dt.UTC)
+    loaded_at = dt.datetime.now(dt.UTC)
     columns = "_batch_id, _batch_timestamp, _run_id, _loaded_at, _record_no, payload"
     rows: dict[str, int] = {}
     with psycopg.connect(_url()) as conn:
@@ -138,8 +138,10 @@ def peer(params: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     with psycopg.connect(_url()) as conn:
         tables = conn.execute(
-            "select table_name from information_schema.tables where table_schema = %s and table_name not like '\\_dlt%%'"
-            " order by table_name", (PEER_DATASET,)).fetchall()
+            "select table_name from information_schema.tables"
+            " where table_schema = %s and table_name not like '\\_dlt%%' order by table_name",
+            (PEER_DATASET,),
+        ).fetchall()
         rows = {t: conn.execute(f'select count(*) from {PEER_DATASET}."{t}"').fetchone()[0] for (t,) in tables}
     return {"seconds": seconds, "rows": rows}
 
@@ -153,14 +155,16 @@ def pipeline(params: dict[str, Any]) -> dict[str, Any]:
     """
     import psutil
 
-    from orchestration.runtime import export_warehouse_env
+    from warehouse.connection import export_warehouse_env
 
     export_warehouse_env(_url())
     import dagster as dg
 
-    import orchestration.definitions  # noqa: F401  (the definitions load: part of every run's start-up)
-    from orchestration.dbt_codegen import DBT_PROJECT_DIR
-    from orchestration.pipeline import run_job
+    from codegen.dbt_files import DBT_PROJECT_DIR
+    from orchestration.definitions import platform_definitions
+    from orchestration.execute import run_job
+
+    platform_definitions()  # the definitions load: part of every run's start-up
 
     from bench.timings import dbt_layer_seconds, find_run_results, merge_run_results, step_seconds
 

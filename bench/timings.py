@@ -64,7 +64,9 @@ def find_run_results(target_dir: Path, dagster_run_id: str, *, since: float = 0.
             if path.stat().st_mtime < since:
                 continue
             by_name = f"-{dagster_run_id[:7]}-" in path.parent.name
-            by_vars = not by_name and dagster_run_id in json.dumps(json.loads(path.read_text()).get("args", {}).get("vars", {}))
+            by_vars = not by_name and dagster_run_id in json.dumps(
+                json.loads(path.read_text()).get("args", {}).get("vars", {})
+            )
         except (OSError, ValueError):
             continue
         if by_name or by_vars:

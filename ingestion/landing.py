@@ -10,18 +10,19 @@ leaves nothing of its batch behind.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import dlt
-import pyarrow as pa
 import psycopg
+import pyarrow as pa
 from dlt.extract.source import DltSource
 from psycopg import sql
 
-from ingestion import json_files
-from metadata.models import JsonFilesConnection, System
+from ingestion.connectors import connector_for
+from metadata.models import Connection, System
 from metadata.naming import landing_table
 
 LANDING_SCHEMA = "landing"
@@ -48,43 +49,12 @@ class Batch:
     loaded_at: dt.datetime
 
 
-@dataclass(frozen=True)
-class PendingLoad:
-    source_ref: str
-    timestamp: dt.datetime
-
-
-def _json_root(connection: dict[str, Any], base_dir: Path) -> Path:
-    path = Path(JsonFilesConnection.model_validate(connection).path)  # secrets already resolved
-    return path if path.is_absolute() else base_dir / path
-
-
-def next_load(
-    system: System, connection: dict[str, Any], *, landed: set[str], base_dir: Path
-) -> PendingLoad | None:
-    """The oldest delivery not landed yet (a late delivery, older than landed ones, included)."""
-    if system.type != "json_files":
-        raise ValueError(f"system {system.id}: no connector for type {system.type!r}")
-    for delivery in json_files.deliveries(_json_root(connection, base_dir)):
-        if delivery.name not in landed:
-            return PendingLoad(delivery.name, delivery.timestamp)
-    return None
-
-
-def find_load(system: System, connection: dict[str, Any], source_ref: str, *, base_dir: Path) -> PendingLoad:
-    """The delivery called `source_ref` (for a forced re-run of a batch)."""
-    for delivery in json_files.deliveries(_json_root(connection, base_dir)):
-        if delivery.name == source_ref:
-            return PendingLoad(delivery.name, delivery.timestamp)
-    raise json_files.SourceError(f"system {system.id}: delivery {source_ref!r} is no longer in the source folder")
-
-
 ROWS_PER_TABLE = 20_000  # Arrow tables of this many records: memory stays flat, dlt's per-table cost small
 
 
 def _tables(batch: Batch, raw_records: Iterator[str]) -> Iterator[pa.Table]:
     """The batch's rows as Arrow tables: dlt writes Arrow straight to files PostgreSQL COPYs, without
-    normalizing row by row in Python (which made landing several times slower than the COPY itself)."""
+    normalizing row by row in Python (which made landing far slower than the COPY itself)."""
     def table(payloads: list[str], first_number: int) -> pa.Table:
         n = len(payloads)
         return pa.table({
@@ -109,20 +79,20 @@ def _tables(batch: Batch, raw_records: Iterator[str]) -> Iterator[pa.Table]:
 
 
 def landing_source(
-    system: System, *, batch: Batch | None = None, connection: dict[str, Any] | None = None, base_dir: Path | None = None
+    system: System, *, batch: Batch | None = None, connection: Connection | None = None, base_dir: Path | None = None
 ) -> DltSource:
-    """A dlt source with one resource per endpoint, named by its landing table.
+    """A dlt source with one resource per endpoint, named by its landing table; the records come from
+    the connector of the system's type.
 
     Without a batch it yields nothing: that form only describes the resources (for Dagster's
     asset definitions, which are built before any run).
     """
-    endpoints = system.endpoints()
 
     def records(endpoint: str) -> Iterator[pa.Table]:
         if batch is None or connection is None or base_dir is None:
             return iter(())
-        folder = _json_root(connection, base_dir) / batch.source_ref
-        return _tables(batch, json_files.read_raw_records(folder / endpoints[endpoint]))
+        raw = connector_for(system.type).raw_records(connection, endpoint, batch.source_ref, base_dir=base_dir)
+        return _tables(batch, raw)
 
     resources = [
         dlt.resource(
@@ -132,14 +102,14 @@ def landing_source(
             columns=SYSTEM_COLUMNS,
             max_table_nesting=0,
         )
-        for endpoint in endpoints
+        for endpoint in system.endpoints()
     ]
     return dlt.source(lambda: resources, name=system.id.lower(), max_table_nesting=0)()
 
 
 def landing_pipeline(system_id: str, url: str, *, pipelines_dir: Path) -> dlt.Pipeline:
     """The dlt pipeline of one system; its working files live under the platform's state folder."""
-    # dlt gzips its intermediate files by default: a fifth of landing's CPU for files deleted right after.
+    # dlt gzips its intermediate files by default: CPU spent on files that are deleted right after.
     for stage in ("data_writer", "normalize.data_writer", "extract.data_writer"):
         dlt.config[f"{stage}.disable_compression"] = True
     return dlt.pipeline(

@@ -28,9 +28,11 @@ from metadata.models import (
     ExplodePattern,
     System,
     SystemsFile,
+    parse_connection,
 )
 from metadata.naming import entity_table, identifier_problem, landing_table
-from metadata.secrets import EnvSecretStore, SecretStore, secret_keys
+from secret_store.base import SecretStore, secret_keys
+from secret_store.env import EnvSecretStore
 
 DEFAULT_FOLDER = Path(__file__).parent / "declarations"
 
@@ -128,7 +130,8 @@ def _parse(model: type[BaseModel], path: Path, problems: list[Problem]) -> Any:
             # Discriminated unions add the tag to the location; it is noise for a reader.
             fields = [str(p) for p in rest if p not in ("copy", "flatten", "explode")]
             value = f" (got {e['input']!r})" if not isinstance(e["input"], (dict, list)) else ""
-            problems.append(Problem(path.name, label, ".".join(fields) or "-", _hint(fields, e["type"]) + e["msg"] + value))
+            message = _hint(fields, e["type"]) + e["msg"] + value
+            problems.append(Problem(path.name, label, ".".join(fields) or "-", message))
         return None
 
 
@@ -157,16 +160,15 @@ def _check_systems(systems: list[System], store: SecretStore, problems: list[Pro
         problems.append(Problem(f, f"system {dup}", "id", "declared more than once; ids must be unique"))
     for s in systems:
         obj = f"system {s.id}"
-        connection_model = CONNECTION_MODELS.get(s.type)
-        if connection_model is None:
+        if s.type not in CONNECTION_MODELS:
             known = ", ".join(sorted(CONNECTION_MODELS))
             problems.append(Problem(f, obj, "type", f"unknown system type {s.type!r}; known types: {known}"))
             continue
         try:
-            connection_model.model_validate(s.connection)
+            parse_connection(s.type, s.connection)
         except ValidationError as err:
             for e in err.errors():
-                where = ".".join(["connection", *map(str, e["loc"])])
+                where = ".".join(["connection", *map(str, e["loc"][1:])])  # [0] is the type tag
                 problems.append(Problem(f, obj, where, e["msg"]))
         for key in secret_keys(s.connection):
             if not store.has(key):
@@ -188,9 +190,8 @@ def _check_entities(catalog: Catalog, problems: list[Problem]) -> None:
             continue
         if e.landing_entity not in system.endpoints():
             known = ", ".join(system.endpoints()) or "none"
-            problems.append(
-                Problem(f, obj, "landing_entity", f"{e.landing_entity!r} is not an endpoint of {e.system_id} (has: {known})")
-            )
+            message = f"{e.landing_entity!r} is not an endpoint of {e.system_id} (has: {known})"
+            problems.append(Problem(f, obj, "landing_entity", message))
         why = identifier_problem(catalog.table(e))
         if why:
             problems.append(Problem(f, obj, "name", f"table name {why}"))
@@ -221,7 +222,9 @@ def _derive_columns(catalog: Catalog, e: Entity, problems: list[Problem]) -> Non
         if parent_model is None:
             return
     try:
-        columns = bronze_columns(pattern, catalog.models[e.name], parent_model=parent_model, parent_pattern=parent_pattern)
+        columns = bronze_columns(
+            pattern, catalog.models[e.name], parent_model=parent_model, parent_pattern=parent_pattern
+        )
     except EntityModelError as err:
         problems.append(Problem(f, obj, "model", f"{e.model}: {err}"))
         return
@@ -258,7 +261,9 @@ def load_catalog(folder: Path | None = None, *, secrets: SecretStore | None = No
     assert systems_file and entities_file and actions_file
     _check_systems(systems_file.systems, secrets or EnvSecretStore(), problems)
     for dup in _duplicates([e.name for e in entities_file.entities]):
-        problems.append(Problem("entities.json", f"entity {dup}", "name", "declared more than once; names must be unique"))
+        problems.append(
+            Problem("entities.json", f"entity {dup}", "name", "declared more than once; names must be unique")
+        )
     catalog = Catalog(
         folder=folder,
         systems={s.id: s for s in systems_file.systems},

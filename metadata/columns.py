@@ -1,4 +1,5 @@
-"""The columns a bronze pattern derives from an entity model: name, JSON path, type, key, SCD type.
+"""The columns a bronze pattern derives from an entity model: name, JSON path, type, key, SCD type,
+description; and the batch columns every landing and bronze row carries.
 
 This is the one place that knows the patterns; the dbt generator, the quality gate and the validator
 all call `bronze_columns`.
@@ -6,7 +7,7 @@ all call `bronze_columns`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel
@@ -18,6 +19,22 @@ from metadata.naming import to_identifier
 POSITION_COLUMN = "position"
 
 
+def json_path_literal(path: tuple[str, ...] | list[str]) -> str:
+    """The SQL string literal of a JSON path as PostgreSQL's text[] (for `#>` / `#>>`), for any key.
+
+    The one definition of it: the quality gate and dbt's bronze macros (through `macro_args`) both read
+    paths with it, so they cannot disagree on a key with a comma, brace, quote, space or backslash.
+    Each key is double-quoted for the array syntax (escaping `\\` and `"`), then the whole is an SQL
+    string (doubling `'`); with a backslash in it, an E'' string, so it reads the same whatever
+    `standard_conforming_strings` says.
+    """
+    array = "{" + ",".join('"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"' for key in path) + "}"
+    quoted = array.replace("'", "''")
+    if "\\" in quoted:
+        return "E'" + quoted.replace("\\", "\\\\") + "'"
+    return f"'{quoted}'"
+
+
 @dataclass(frozen=True)
 class Column:
     name: str  # PostgreSQL column name
@@ -27,6 +44,8 @@ class Column:
     primary_key: bool
     scd_type: int
     nullable: bool
+    # For the docs (dbt, Dagster) only: not part of the SQL, so two columns that differ only here are equal.
+    description: str = field(default="", compare=False)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -37,6 +56,44 @@ class Column:
             "primary_key": self.primary_key,
             "scd_type": self.scd_type,
         }
+
+    def macro_args(self) -> dict[str, object]:
+        """The column as dbt's bronze macros get it: with `path_sql`, so they never build a path of their own."""
+        return {**self.as_dict(), "path_sql": json_path_literal(self.path)}
+
+
+@dataclass(frozen=True)
+class SystemColumn:
+    """A column the platform adds to every table of a layer, whatever the entity."""
+
+    name: str
+    pg_type: str
+    description: str
+
+
+# What bronze carries over from landing (the bronze macro selects them first, in this order).
+BATCH_COLUMNS: tuple[SystemColumn, ...] = (
+    SystemColumn("_batch_id", "bigint", "Batch that delivered the row: one delivery of the source system, landed by "
+                 "one run (audit.system_run.batch_id)."),
+    SystemColumn("_batch_timestamp", "timestamptz", "Point in time the batch's delivery stands for (for JSON files: "
+                 "the delivery folder's date); silver's valid_from and valid_to are such timestamps."),
+    SystemColumn("_run_id", "varchar", "Id of the Dagster run that landed the batch."),
+    SystemColumn("_loaded_at", "timestamptz", "When the row was written to landing; bronze picks up the landing rows "
+                 "newer than the newest it holds."),
+    SystemColumn("_record_no", "bigint", "Position of the record in the delivery (1 = first); within a batch, the "
+                 "last record of a key wins in silver."),
+)
+# Every landing table, by column name: the batch columns and the record itself.
+LANDING_COLUMNS: dict[str, SystemColumn] = {
+    c.name: c
+    for c in (*BATCH_COLUMNS, SystemColumn("payload", "jsonb", "The record exactly as the source returned it (JSON)."))
+}
+
+
+def _described(attr: Attribute, source: Literal["record", "item"]) -> str:
+    """The model's description of the field or, for a model without one, where the value comes from."""
+    where = "the source record" if source == "record" else "each item of the list"
+    return attr.description or f"{'.'.join(attr.path)} of {where}"
 
 
 def _flat(
@@ -62,7 +119,8 @@ def _flat(
             inner = attributes(attr.nested, prefix=attr.path)
             # A nested object's key marks count only for itself, not for the entity.
             columns += [
-                Column(c.name, c.pg_type, c.path, source, attr.primary_key and c.primary_key, c.scd_type, True)
+                Column(c.name, c.pg_type, c.path, source, attr.primary_key and c.primary_key, c.scd_type, True,
+                       c.description)
                 for c in _flat(inner, source, expand=True, within=(*within, attr.nested))
             ]
             continue
@@ -75,6 +133,7 @@ def _flat(
                 primary_key=attr.primary_key,
                 scd_type=attr.scd_type,
                 nullable=attr.nullable,
+                description=_described(attr, source),
             )
         )
     return columns
@@ -95,11 +154,13 @@ def bronze_columns(
     if parent_model is None or parent_pattern is None or isinstance(parent_pattern, ExplodePattern):
         raise EntityModelError("an explode pattern needs a parent entity with a copy or flatten pattern")
     parent_keys = [
-        Column(c.name, c.pg_type, c.path, "record", True, 2, False)
+        Column(c.name, c.pg_type, c.path, "record", True, 2, False,
+               f"{c.description} Here: the key of the parent record whose list holds the item.")
         for c in bronze_columns(parent_pattern, parent_model)
         if c.primary_key
     ]
     items = _flat(attributes(model), "item", expand=True)
     if not any(c.primary_key for c in items):
-        items.insert(0, Column(POSITION_COLUMN, "integer", (), "position", True, 2, False))
+        position = "Position of the item in its list (1 = first); it keys the item, which has no key of its own."
+        items.insert(0, Column(POSITION_COLUMN, "integer", (), "position", True, 2, False, position))
     return parent_keys + items

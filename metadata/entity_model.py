@@ -6,8 +6,10 @@ patterns can derive every column, its JSON path and its PostgreSQL type from it:
     class Vehicle(EntityModel):
         vehicle_id: Key[str]
         mileage_km: Scd1[int]          # overwritten in every version
-        color: str                     # SCD type 2, the default
+        color: str = Field(description="Body colour as registered")  # SCD type 2, the default
         owner: VehicleOwner            # nested object -> owner_<field> columns
+
+A field's `description` becomes its column's description in dbt's docs and in the Dagster UI.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class Attribute:
     scd_type: int
     nullable: bool
     nested: type[BaseModel] | None = None
+    description: str = ""  # from `Field(description=...)`; empty when the model gives none
 
 
 class EntityModelError(ValueError):
@@ -103,6 +106,7 @@ def attributes(model: type[BaseModel], *, prefix: tuple[str, ...] = ()) -> list[
                 scd_type=1 if any(isinstance(m, _Scd1) for m in markers) else 2,
                 nullable=nullable or not field.is_required(),
                 nested=nested,
+                description=field.description or "",
             )
         )
     return result

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
 
 SYSTEM_ID_PATTERN = r"^[A-Z]{3}[0-9]{2}$"
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -26,21 +26,33 @@ class SecretRef(_Strict):
     key: Annotated[str, StringConstraints(min_length=1)]
 
 
-Value = Union[SecretRef, str, int, float, bool]
+Value = SecretRef | str | int | float | bool
 
 
 class JsonFilesConnection(_Strict):
     """A folder of deliveries: one sub-folder per delivery (named by its ISO date or timestamp),
     each holding one JSON file (an array of records) per endpoint."""
 
-    path: Union[SecretRef, str] = Field(
+    type: Literal["json_files"]
+    path: SecretRef | str = Field(
         description="folder of deliveries; a relative path is taken from DATAPLATFORM_HOME"
     )
     endpoints: dict[Name, str] = Field(min_length=1, description="endpoint name -> file name")
 
 
-# The system type selects both the connection model and (in ingestion/) the connector.
-CONNECTION_MODELS: dict[str, type[BaseModel]] = {"json_files": JsonFilesConnection}
+# A system's connection, by the system's `type` (the discriminator); the connector of each type is
+# registered in ingestion/connectors. A new system type adds its model here and its connector there.
+Connection = Annotated[JsonFilesConnection, Field(discriminator="type")]
+CONNECTION_MODELS: dict[str, type[BaseModel]] = {
+    get_args(model.model_fields["type"].annotation)[0]: model for model in get_args(get_args(Connection)[0]) or
+    (get_args(Connection)[0],)  # a union of one type is that type
+}
+_CONNECTION = TypeAdapter(Connection)
+
+
+def parse_connection(system_type: str, connection: dict[str, Any]) -> Connection:
+    """The typed connection of a system (raises pydantic's ValidationError, located under the type tag)."""
+    return _CONNECTION.validate_python({**connection, "type": system_type})
 
 
 class System(_Strict):
@@ -78,7 +90,7 @@ class ExplodePattern(_Strict):
     parent_entity: Name
 
 
-BronzePattern = Annotated[Union[CopyPattern, FlattenPattern, ExplodePattern], Field(discriminator="type")]
+BronzePattern = Annotated[CopyPattern | FlattenPattern | ExplodePattern, Field(discriminator="type")]
 
 
 class RowCountCheck(_Strict):
@@ -138,12 +150,13 @@ class Entity(_Strict):
         description="'module:Class' of the entity's Pydantic model"
     )
     quality: QualityChecks = Field(
-        default_factory=QualityChecks, description="checks the quality gate runs on each batch, besides the generic ones"
+        default_factory=QualityChecks,
+        description="checks the quality gate runs on each batch, besides the generic ones",
     )
 
 
 class Action(_Strict):
-    """Work run after systems load (executed by a later issue; declared and validated now)."""
+    """Work to run after systems load: declared and validated; the pipeline does not run actions yet."""
 
     name: Name
     description: str

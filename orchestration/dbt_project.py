@@ -1,52 +1,14 @@
-"""The dbt project as Dagster sees it: generated from metadata and parsed once, at start-up.
-
-`prepare()` regenerates the metadata-driven files and runs `dbt parse` only when something under the
-project changed since the last parse (a content hash is kept next to the manifest), so start-up
-stays quick when nothing changed.
-"""
+"""The dbt project as Dagster sees it: prepared (generated and parsed) once, when the definitions load."""
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 from dagster_dbt import DbtProject
 
+from codegen.dbt_files import DBT_PROJECT_DIR
+from codegen.dbt_parse import prepare
 from metadata.catalog import Catalog
-from orchestration.dbt_codegen import DBT_PROJECT_DIR, generate
-
-_HASH_FILE = "dataplatform_parse.sha256"
 
 
-def _project_hash(project_dir: Path) -> str:
-    digest = hashlib.sha256()
-    files = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
-    for folder in ("models", "macros", "tests"):
-        files += sorted(p for p in (project_dir / folder).rglob("*") if p.is_file())
-    for path in files:
-        digest.update(str(path.relative_to(project_dir)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def parse(project_dir: Path = DBT_PROJECT_DIR) -> None:
-    """Run `dbt parse` in-process (no database needed) and fail with dbt's own message."""
-    from dbt.cli.main import dbtRunner
-
-    result = dbtRunner().invoke(
-        ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--quiet"]
-    )
-    if not result.success:
-        raise RuntimeError(f"dbt parse failed in {project_dir}: {result.exception or 'see the dbt log above'}")
-
-
-def prepare(catalog: Catalog, *, project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
-    """Generate, parse if needed, and return the DbtProject Dagster builds its assets from."""
-    generate(catalog, project_dir=project_dir)
-    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
-    current = _project_hash(project_dir)
-    marker = project_dir / "target" / _HASH_FILE
-    if not project.manifest_path.exists() or not marker.exists() or marker.read_text() != current:
-        parse(project_dir)
-        marker.write_text(current)
-    return project
+def dbt_project(catalog: Catalog) -> DbtProject:
+    prepare(catalog, project_dir=DBT_PROJECT_DIR)
+    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)

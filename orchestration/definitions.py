@@ -1,11 +1,13 @@
 """The Dagster definitions: landing (dlt) -> quality checks -> bronze/silver/gold (dbt), with audit.
 
-Loaded by `dagster dev -m orchestration.definitions` (the UI) and by the `dataplatform` CLI, which
-runs the same jobs in-process.
+Loaded lazily: importing this module does nothing; `dagster dev -m orchestration.definitions` (the UI)
+calls `defs`, and the `dataplatform` CLI, which runs the same jobs in-process, `platform_definitions()`.
+Building them reads the metadata, generates the dbt files and parses the dbt project if it changed.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -14,15 +16,18 @@ from dagster_dbt import DbtCliResource
 from dagster_dlt import DagsterDltResource
 
 from metadata.catalog import Catalog, load_catalog
-from orchestration.assets.landing import landing_assets
+from orchestration.assets.landing import landing_assets, landing_op_name
 from orchestration.assets.quality import quality_checks
 from orchestration.assets.transform import transform_assets
-from orchestration.dbt_project import prepare
-from orchestration.runtime import JOB_TAG
+from orchestration.dbt_project import dbt_project
+from orchestration.instance import JOB_TAG
+from orchestration.resources import SecretStoreResource, WarehouseResource
 
 RUN_ALL_JOB = "run_all"
 # dbt from this interpreter's environment, whether or not that environment is on PATH.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+
+__all__ = ["RUN_ALL_JOB", "defs", "landing_op_name", "platform_catalog", "platform_definitions", "system_job_name"]
 
 
 def system_job_name(system_id: str) -> str:
@@ -30,11 +35,11 @@ def system_job_name(system_id: str) -> str:
 
 
 def build_definitions(catalog: Catalog) -> dg.Definitions:
-    project = prepare(catalog)
+    project = dbt_project(catalog)
     landing = landing_assets(catalog)
     jobs = [dg.define_asset_job(RUN_ALL_JOB, selection=dg.AssetSelection.all(), tags={JOB_TAG: RUN_ALL_JOB},
                                 description="Land every system, check, and build bronze, silver and gold.")]
-    for system_assets, system_id in zip(landing, catalog.systems):
+    for system_assets, system_id in zip(landing, catalog.systems, strict=True):
         jobs.append(
             dg.define_asset_job(
                 system_job_name(system_id),
@@ -47,9 +52,26 @@ def build_definitions(catalog: Catalog) -> dg.Definitions:
         assets=[*landing, transform_assets(catalog, project)],
         asset_checks=quality_checks(catalog),
         jobs=jobs,
-        resources={"dlt": DagsterDltResource(), "dbt": DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)},
+        resources={
+            "dlt": DagsterDltResource(),
+            "dbt": DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE),
+            "warehouse": WarehouseResource(),
+            "secrets": SecretStoreResource(),
+        },
     )
 
 
-catalog = load_catalog()
-defs = build_definitions(catalog)
+@functools.cache
+def platform_catalog() -> Catalog:
+    """The validated metadata this process's definitions are built from."""
+    return load_catalog()
+
+
+@functools.cache
+def platform_definitions() -> dg.Definitions:
+    return build_definitions(platform_catalog())
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return platform_definitions()

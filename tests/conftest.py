@@ -32,9 +32,9 @@ def platform_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def warehouse(platform_home: Path) -> Iterator[str]:
     """A migrated embedded PostgreSQL for the whole session, stopped at the end."""
-    from orchestration.migrations import migrate
-    from orchestration.runtime import export_warehouse_env
-    from orchestration.warehouse import open_warehouse
+    from warehouse.connection import export_warehouse_env
+    from warehouse.embedded import open_warehouse
+    from warehouse.migrations import migrate
 
     with open_warehouse() as url:
         migrate(url)
@@ -51,9 +51,9 @@ _PLATFORM_ENV = ("DATAPLATFORM_HOME", "DATAPLATFORM_DATABASE_URL", "DATAPLATFORM
 def fresh_warehouse(tmp_path: Path, warehouse: str) -> Iterator[str]:
     """A second, empty embedded PostgreSQL in its own state folder, for tests that need history to
     start from nothing; the session warehouse's environment is restored afterwards."""
-    from orchestration.migrations import migrate
-    from orchestration.runtime import export_warehouse_env
-    from orchestration.warehouse import open_warehouse
+    from warehouse.connection import export_warehouse_env
+    from warehouse.embedded import open_warehouse
+    from warehouse.migrations import migrate
 
     saved = {k: os.environ.get(k) for k in _PLATFORM_ENV}
     os.environ["DATAPLATFORM_HOME"] = str(tmp_path / "home")

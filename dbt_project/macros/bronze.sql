@@ -1,5 +1,6 @@
 {#- Bronze, by pattern. One macro serves every entity: the generated model passes the pattern and
-    the columns derived from the entity's Pydantic model (metadata/columns.py).
+    the columns derived from the entity's Pydantic model (metadata/columns.py), each with its JSON path
+    as SQL (`path_sql`; `list_path_sql` for explode's list), so every path is read as the quality gate reads it.
       copy:    top-level attributes as they are (a nested object stays JSONB);
       flatten: nested objects become columns named by their path joined with underscores;
       explode: one row per item of a nested list, keyed by the parent key and the item key (or position).
@@ -13,14 +14,14 @@
     {%- else -%}
         {%- set root = 'item.value' if column.source == 'item' else 'landing.payload' -%}
         {%- if column.type == 'jsonb' -%}
-            {{ json_extract(root, column.path, as_json=true) }}
+            {{ json_extract(root, column.path_sql, as_json=true) }}
         {%- else -%}
-            cast({{ json_extract(root, column.path) }} as {{ column.type }})
+            cast({{ json_extract(root, column.path_sql) }} as {{ column.type }})
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 
-{% macro bronze_entity(landing_relation, pattern, columns, system_id, entity, list_path=none) %}
+{% macro bronze_entity(landing_relation, pattern, columns, system_id, entity, list_path_sql=none) %}
 select
     landing._batch_id,
     landing._batch_timestamp,
@@ -32,7 +33,7 @@ select
     {%- endfor %}
 from {{ landing_relation }} as landing
 {%- if pattern == 'explode' %}
-{{ json_list_items('landing.payload', list_path.split('.'), 'item') }}
+{{ json_list_items('landing.payload', list_path_sql, 'item') }}
 {%- endif %}
 where landing._batch_id not in ({{ quality_failed_batches(system_id, entity) }})
 {%- if is_incremental() %}
@@ -41,12 +42,8 @@ where landing._batch_id not in ({{ quality_failed_batches(system_id, entity) }})
 {% endmacro %}
 
 
-{#- Batches the quality gate stopped for this entity: its latest quality row for the batch failed. -#}
+{#- Batches the quality gate stopped for this entity (audit.latest_gate_result: its latest word). -#}
 {% macro quality_failed_batches(system_id, entity) -%}
-    select gate.batch_id from (
-        select distinct on (batch_id) batch_id, status from audit.entity_layer_run
-        where system_id = '{{ system_id }}' and entity = '{{ entity }}' and layer = 'quality'
-        order by batch_id, entity_layer_run_id desc
-    ) as gate
-    where gate.status = 'failed'
+    select gate.batch_id from audit.latest_gate_result as gate
+    where gate.system_id = '{{ system_id }}' and gate.entity = '{{ entity }}' and gate.status = 'failed'
 {%- endmacro %}

@@ -108,29 +108,20 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
         (the gate's latest word on a batch counts). Ordered by batch timestamp. -#}
     {%- call statement('pending', fetch_result=True) %}
         with applied as (
-            select batch_id, batch_timestamp from audit.entity_layer_run
-            where {{ entity_filter }} and layer = 'silver' and status = 'succeeded'
+            select batch_id, batch_timestamp from audit.silver_applied_batch where {{ entity_filter }}
         ),
         last_applied as (
             select batch_id, cast(batch_timestamp as text) as batch_timestamp from applied
             order by batch_timestamp desc, batch_id desc limit 1
         )
-        select r.batch_id, cast(r.batch_timestamp as text) as batch_timestamp,
+        select landed.batch_id, cast(landed.batch_timestamp as text) as batch_timestamp,
                (select batch_timestamp from last_applied) as last_applied_timestamp,
                (select batch_id from last_applied) as last_applied_batch
-        from audit.system_run as r
-        where r.system_id = '{{ system_id }}'
-          and exists (
-              select 1 from audit.system_layer_run as l
-              where l.system_run_id = r.system_run_id and l.layer = 'landing' and l.status = 'succeeded')
-          and not exists (select 1 from applied where applied.batch_id = r.batch_id)
-          and coalesce((
-              select q.status from audit.entity_layer_run as q
-              where q.batch_id = r.batch_id and q.system_id = '{{ system_id }}' and q.entity = '{{ entity }}'
-                and q.layer = 'quality'
-              order by q.entity_layer_run_id desc limit 1), 'succeeded') <> 'failed'
-        group by r.batch_id, r.batch_timestamp
-        order by r.batch_timestamp, r.batch_id
+        from audit.landed_batch as landed
+        where landed.system_id = '{{ system_id }}'
+          and not exists (select 1 from applied where applied.batch_id = landed.batch_id)
+          and landed.batch_id not in ({{ quality_failed_batches(system_id, entity) }})
+        order by landed.batch_timestamp, landed.batch_id
     {%- endcall %}
     {%- set pending = load_result('pending')['table'] -%}
 
@@ -252,8 +243,7 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
             select distinct on ({{ primary_key | join(', ') }}) *
             from ({{ stage_sql }}) as s
             where s._batch_id in (
-                select batch_id from audit.entity_layer_run
-                where {{ entity_filter }} and layer = 'silver' and status = 'succeeded' and batch_timestamp < {{ ts }})
+                select batch_id from audit.silver_applied_batch where {{ entity_filter }} and batch_timestamp < {{ ts }})
             order by {{ primary_key | join(', ') }}, s._batch_timestamp desc, s._batch_id desc
         ) as p
         where {{ _key_match('t', 'p', primary_key) }};
@@ -261,16 +251,4 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
         update audit.entity_layer_run set status = 'rolled_back', message = 'backed out by a replay from batch {{ from_batch }}'
         where {{ entity_filter }} and layer = 'silver' and status = 'succeeded' and batch_timestamp >= {{ ts }};
     {% endcall %}
-{% endmacro %}
-
-
-{#- Test-only fault injection: with DATAPLATFORM_FAULT_PAUSE=<point>:<seconds>, pause at that point
-    (inside the open transaction) so a test can kill the run there. Renders nothing otherwise. -#}
-{% macro fault_pause(point) %}
-    {%- set setting = env_var('DATAPLATFORM_FAULT_PAUSE', '') -%}
-    {%- if setting.split(':')[0] == point %}
-        {% call statement('fault_pause_' ~ point) %}
-            select pg_sleep({{ setting.split(':')[1] }}) /* dataplatform_fault:{{ point }} */
-        {% endcall %}
-    {%- endif %}
 {% endmacro %}

@@ -1,9 +1,10 @@
 """The quality gate on a batch's landing data, before bronze: one Dagster asset check per entity.
 
 One multi-asset check per system, with one `AssetCheckSpec` per entity on the entity's landing table.
-The checking itself is Great Expectations 1.x (`orchestration.quality_gx`): generic checks for every
-entity (primary key present and unique, declared attributes present with their types) plus the
-checks the entity declares in metadata (row counts). Each check's result carries every expectation
+The checking itself is Great Expectations 1.x (`quality.gate`, which plans with `quality.plan`, runs
+with `quality.gx` and reports with `quality.report`): generic checks for every entity (primary key
+present and unique, declared attributes present with their types) plus the checks the entity
+declares in metadata (row counts). Each check's result carries every expectation
 with its observed values; its description names the failed ones.
 
 How a failure stops one entity and not the others:
@@ -28,14 +29,17 @@ import json
 from collections.abc import Iterator
 
 import dagster as dg
-import psycopg
 
+from audit import batches
+from audit.batches import SystemRun
+from audit.entities import record_entity
 from ingestion.landing import LANDING_SCHEMA
 from metadata.catalog import Catalog
 from metadata.models import Entity, System
-from orchestration import audit
-from orchestration.quality_gx import LAYER, EntityVerdict, GxValidator, gate_batch
-from orchestration.runtime import warehouse_url
+from orchestration.resources import WarehouseResource
+from quality.gate import LAYER, gate_batch
+from quality.gx import GxValidator
+from quality.report import EntityVerdict
 
 
 def check_name(entity: Entity) -> str:
@@ -73,8 +77,9 @@ def quality_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
             ]
 
             @dg.multi_asset_check(specs=specs, name=f"quality_{system.id.lower()}")
-            def _check(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
-                yield from _run_checks(context, catalog, system, entities)
+            def _check(context: dg.AssetCheckExecutionContext,
+                       warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
+                yield from _run_checks(context, warehouse, catalog, system, entities)
 
             return _check
 
@@ -90,7 +95,7 @@ def _markdown(verdict: EntityVerdict) -> str:
     return "\n".join(lines)
 
 
-def _result(catalog: Catalog, entity: Entity, run: audit.SystemRun, verdict: EntityVerdict,
+def _result(catalog: Catalog, entity: Entity, run: SystemRun, verdict: EntityVerdict,
             startup: float) -> dg.AssetCheckResult:
     metadata: dict[str, object] = {
         "batch_id": run.batch_id,
@@ -121,10 +126,11 @@ def _result(catalog: Catalog, entity: Entity, run: audit.SystemRun, verdict: Ent
     )
 
 
-def _run_checks(context, catalog: Catalog, system: System, entities: list[Entity]) -> Iterator[dg.AssetCheckResult]:  # type: ignore[no-untyped-def]
+def _run_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, catalog: Catalog, system: System,
+                entities: list[Entity]) -> Iterator[dg.AssetCheckResult]:
     run_id = context.run.run_id
-    with psycopg.connect(warehouse_url(), autocommit=True) as conn:
-        runs = [r for r in audit.system_runs_of(conn, run_id) if r.system_id == system.id]
+    with warehouse.connect() as conn:
+        runs = [r for r in batches.system_runs_of(conn, run_id) if r.system_id == system.id]
         if not runs:
             for entity in entities:
                 yield dg.AssetCheckResult(
@@ -134,15 +140,15 @@ def _run_checks(context, catalog: Catalog, system: System, entities: list[Entity
                 )
             return
         try:
-            validator = GxValidator(warehouse_url())  # imports GX (seconds): only when there is a batch to check
+            validator = GxValidator(warehouse.url())  # imports GX (seconds): only when there is a batch to check
         except Exception as err:
             message = f"the quality gate could not start Great Expectations: {' '.join(str(err).split())[:2000]}"
             for run in runs:  # the audit tables say why nothing of these batches went on
-                layer = audit.start_layer(conn, run, LAYER)
+                layer = batches.start_layer(conn, run, LAYER)
                 for entity in entities:
-                    audit.record_entity(conn, layer_run_id=layer, run=run, entity=entity.name, layer=LAYER,
+                    record_entity(conn, layer_run_id=layer, run=run, entity=entity.name, layer=LAYER,
                                         status="failed", dagster_run_id=run_id, message=message)
-                audit.finish_layer(conn, layer, "failed", message=message)
+                batches.finish_layer(conn, layer, "failed", message=message)
             raise dg.Failure(message) from err
         context.log.info(f"quality gate: Great Expectations ready in {validator.startup_seconds:.1f}s"
                          f" (import {validator.import_seconds:.1f}s)")

@@ -17,10 +17,12 @@ import psycopg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 from psycopg import sql
 
+from audit import batches, entities
+from audit.batches import SystemRun
 from ingestion.landing import count_batch_rows
 from metadata.catalog import Catalog
-from orchestration import audit
-from orchestration.runtime import REPLAY_TAG, warehouse_url
+from orchestration.resources import WarehouseResource
+from orchestration.run_config import TransformConfig
 from orchestration.translator import LayerTranslator
 
 
@@ -54,7 +56,8 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _entity_status(layer: str, table: str, gate: str | None, succeeded: set[str], failed: dict[str, str]) -> tuple[str, str | None]:
+def _entity_status(layer: str, table: str, gate: str | None, succeeded: set[str],
+                   failed: dict[str, str]) -> tuple[str, str | None]:
     key = f"{layer}.{table}"
     if gate == "failed":
         return "skipped", "stopped by the quality gate for this batch"
@@ -65,17 +68,17 @@ def _entity_status(layer: str, table: str, gate: str | None, succeeded: set[str]
     return "skipped", "not selected in this run"
 
 
-def _audit_layers(conn: psycopg.Connection, catalog: Catalog, runs: list[audit.SystemRun], run_id: str,
+def _audit_layers(conn: psycopg.Connection, catalog: Catalog, runs: list[SystemRun], run_id: str,
                   succeeded: set[str], failed: dict[str, str]) -> None:
     """Write bronze/silver/gold audit rows for each batch of this run, from what is in the tables."""
     for run in runs:
-        entities = catalog.entities_of(run.system_id)
-        gate = audit.quality_statuses(conn, run)
+        system_entities = catalog.entities_of(run.system_id)
+        gate = entities.gate_results(conn, run)
         for layer in ("bronze", "silver"):
-            layer_id = audit.start_layer(conn, run, layer)
+            layer_id = batches.start_layer(conn, run, layer)
             if layer == "silver":
-                audit.adopt_entity_rows(conn, layer_id, run, "silver", run_id)
-            for entity in entities:
+                entities.adopt_entity_rows(conn, layer_id, run, "silver", run_id)
+            for entity in system_entities:
                 table = catalog.table(entity)
                 status, message = _entity_status(layer, table, gate.get(entity.name), succeeded, failed)
                 if layer == "bronze":
@@ -84,43 +87,42 @@ def _audit_layers(conn: psycopg.Connection, catalog: Catalog, runs: list[audit.S
                         (run.batch_id,),
                     ).fetchone()[0] if status == "succeeded" else 0
                     landed = count_batch_rows(conn, catalog.landing_table(entity), run.batch_id)
-                    audit.record_entity(conn, layer_run_id=layer_id, run=run, entity=entity.name, layer=layer,
+                    entities.record_entity(conn, layer_run_id=layer_id, run=run, entity=entity.name, layer=layer,
                                         status=status, dagster_run_id=run_id, records_in=landed, inserted=int(rows),
                                         message=message)
                 elif status != "succeeded":
-                    audit.record_entity(conn, layer_run_id=layer_id, run=run, entity=entity.name, layer=layer,
+                    entities.record_entity(conn, layer_run_id=layer_id, run=run, entity=entity.name, layer=layer,
                                         status=status, dagster_run_id=run_id, message=message)
-                elif not audit.has_entity_row(conn, run, entity.name, layer, run_id):
+                elif not entities.has_entity_row(conn, run, entity.name, layer, run_id):
                     # The materialization writes a row per batch it applies; none means it had applied this one.
-                    audit.record_entity(conn, layer_run_id=layer_id, run=run, entity=entity.name, layer=layer,
+                    entities.record_entity(conn, layer_run_id=layer_id, run=run, entity=entity.name, layer=layer,
                                         status="skipped", dagster_run_id=run_id,
                                         message="batch already applied to silver; nothing to do")
-            layer_failed = any(f"{layer}.{catalog.table(e)}" in failed for e in entities)
-            audit.finish_layer(conn, layer_id, "failed" if layer_failed else "succeeded")
-        gold_id = audit.start_layer(conn, run, "gold")
+            layer_failed = any(f"{layer}.{catalog.table(e)}" in failed for e in system_entities)
+            batches.finish_layer(conn, layer_id, "failed" if layer_failed else "succeeded")
+        gold_id = batches.start_layer(conn, run, "gold")
         gold_failed = sorted(name for name in failed if name.startswith("gold."))
-        audit.finish_layer(conn, gold_id, "failed" if gold_failed else "succeeded",
+        batches.finish_layer(conn, gold_id, "failed" if gold_failed else "succeeded",
                            message="; ".join(failed[n] for n in gold_failed) or None)
         problems = [f"{name}: {failed[name]}" for name in sorted(failed)]
-        problems += [f"quality gate failed for {entity}" for entity, status in sorted(gate.items()) if status == "failed"]
-        audit.finish_system_run(conn, run, "failed" if problems else "succeeded",
+        problems += [f"quality gate failed for {entity}" for entity, status in sorted(gate.items())
+                     if status == "failed"]
+        batches.close_batch(conn, run, "failed" if problems else "succeeded",
                                 message="; ".join(problems)[:4000] or None)
 
 
 def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefinition:
     @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=LayerTranslator(),
                 name="dbt_layers")
-    def _dbt_layers(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    def _dbt_layers(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+                    config: TransformConfig) -> Iterator[Any]:
         run_id = context.run.run_id
-        with psycopg.connect(warehouse_url(), autocommit=True) as conn:
-            runs = audit.system_runs_of(conn, run_id)
+        with warehouse.connect() as conn:
+            runs = batches.system_runs_of(conn, run_id)
             batch_ids = [r.batch_id for r in runs]
             # Run-specific values reach the materializations as environment variables, not --vars:
             # changed vars make dbt re-parse the whole project, which costs more than the build.
-            replay = {}
-            for item in filter(None, context.run.tags.get(REPLAY_TAG, "").split(",")):
-                target, _, batch = item.rpartition(":")  # "<system>.<entity>:<batch>" from `dataplatform replay`
-                replay[target] = int(batch)
+            replay = {f"{r.system_id}.{r.entity}": r.from_batch for r in config.replay}
             with _environment(DATAPLATFORM_RUN_ID=run_id, DATAPLATFORM_REPLAY=json.dumps(replay)):
                 invocation = dbt.cli(["build", "--exclude", "resource_type:unit_test"], context=context,
                                      raise_on_error=False)

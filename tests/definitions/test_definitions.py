@@ -12,7 +12,7 @@ def _key(path: str) -> dg.AssetKey:
 def test_asset_graph_has_every_layer_and_the_expected_edges() -> None:
     from orchestration.definitions import defs
 
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     parents = {k.to_user_string(): sorted(p.to_user_string() for p in graph.get(k).parent_keys)
                for k in graph.get_all_asset_keys()}
     assert parents == {
@@ -31,7 +31,7 @@ def test_asset_graph_has_every_layer_and_the_expected_edges() -> None:
 def test_quality_gate_checks_are_blocking_and_on_landing() -> None:
     from orchestration.definitions import defs
 
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     checks = {(c.asset_key.to_user_string(), c.name): graph.get_check_spec(c).blocking
               for c in graph.asset_check_keys}
     assert checks[("landing/tst01_vehicles", "vehicle_quality_gate")] is True
@@ -46,7 +46,7 @@ def test_the_quality_gate_runs_before_dbt() -> None:
 
     from orchestration.definitions import defs
 
-    plan = create_execution_plan(defs.resolve_job_def("run_tst01"))
+    plan = create_execution_plan(defs().resolve_job_def("run_tst01"))
     levels = [[step.key for step in level] for level in plan.get_steps_to_execute_by_level()]
     assert levels == [["landing_tst01"], ["quality_tst01"], ["dbt_layers"]]
 
@@ -54,7 +54,7 @@ def test_the_quality_gate_runs_before_dbt() -> None:
 def test_jobs_run_everything_or_one_system() -> None:
     from orchestration.definitions import defs
 
-    assert {"run_all", "run_tst01"} <= {job.name for job in defs.resolve_all_job_defs()}
-    selected = defs.resolve_job_def("run_tst01").asset_layer.selected_asset_keys
-    assert selected == defs.resolve_job_def("run_all").asset_layer.selected_asset_keys
+    assert {"run_all", "run_tst01"} <= {job.name for job in defs().resolve_all_job_defs()}
+    selected = defs().resolve_job_def("run_tst01").asset_layer.selected_asset_keys
+    assert selected == defs().resolve_job_def("run_all").asset_layer.selected_asset_keys
     assert {_key("landing/tst01_owners"), _key("silver/tst01_vehicle_option"), _key("gold/owner_vehicles")} <= selected

@@ -11,7 +11,7 @@ from ingestion.test_system.generator import Day
 from metadata.catalog import Catalog
 from metadata.columns import Column
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _value(record: dict[str, Any], column: Column) -> Any:
@@ -45,7 +45,7 @@ def expected_silver(catalog: Catalog, entity: str, days: list[Day], batches: lis
     scd2 = [c.name for c in columns if c.scd_type == 2 and not c.primary_key]
     versions: list[dict[str, Any]] = []
     current: dict[tuple, dict[str, Any]] = {}
-    for day, batch in zip(days, batches):
+    for day, batch in zip(days, batches, strict=False):
         ts = dt.datetime.combine(day.date, dt.time(), UTC)
         rows = flat_records(catalog, entity, day)
         for key, row in rows.items():

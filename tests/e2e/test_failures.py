@@ -16,11 +16,11 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from scd2_oracle import expected_silver
 
 from ingestion.test_system.generator import simulate, write_day
 from metadata.catalog import load_catalog
-from orchestration.warehouse import EmbeddedPostgres
-from scd2_oracle import expected_silver
+from warehouse.embedded import EmbeddedPostgres
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +37,7 @@ def _cli(home: Path, *args: str, fault: str | None = None) -> subprocess.Popen[s
                PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]))
     if fault:
         env["DATAPLATFORM_FAULT_PAUSE"] = fault
-    return subprocess.Popen([sys.executable, "-m", "orchestration.cli", *args], env=env, cwd=REPO, text=True,
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env, cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -92,7 +92,7 @@ def test_runs_killed_in_landing_bronze_and_silver_recover_exactly(tmp_path: Path
 
 def _kill_and_recover(home: Path, catalog: Any, source: Path) -> None:
     days = list(simulate(days=3, seed=3))
-    for day, point in zip(days, ("landing", "bronze", "silver")):
+    for day, point in zip(days, ("landing", "bronze", "silver"), strict=True):
         write_day(day, source)
         killed = _cli(home, "run", fault=f"{point}:300")
         _wait_for_pause(home, point, killed)
@@ -123,7 +123,7 @@ def _kill_and_recover(home: Path, catalog: Any, source: Path) -> None:
     assert [tuple(r.values()) for r in resumed] == [
         ("2026-01-01", "succeeded"), ("2026-01-02", "skipped"), ("2026-01-03", "skipped")]
 
-    for day, batch in zip(days, batches):  # landing and bronze: each batch exactly once
+    for day, batch in zip(days, batches, strict=True):  # landing and bronze: each batch exactly once
         assert _rows(url, "select count(*) as n, count(distinct _record_no) as d from landing.tst01_vehicles"
                           " where _batch_id = %s", (batch,))[0] == {"n": len(day.vehicles), "d": len(day.vehicles)}
         assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s",
@@ -141,7 +141,7 @@ def _kill_and_recover(home: Path, catalog: Any, source: Path) -> None:
 
 
 def _run_in_process() -> Any:
-    from orchestration.pipeline import run_job
+    from orchestration.execute import run_job
 
     messages: list[str] = []
     outcome = run_job(system_id="TST01", echo=messages.append)
@@ -149,7 +149,7 @@ def _run_in_process() -> Any:
 
 
 def test_a_malformed_source_file_fails_the_batch_and_loses_nothing(fresh_warehouse: str) -> None:
-    from orchestration.warehouse import state_dir
+    from warehouse.embedded import state_dir
 
     url, source = fresh_warehouse, state_dir() / "sources" / "TST01"
     days = list(simulate(days=2, seed=9))
@@ -163,7 +163,8 @@ def test_a_malformed_source_file_fails_the_batch_and_loses_nothing(fresh_warehou
     run = _rows(url, "select batch_id, status, message from audit.system_run order by system_run_id desc limit 1")[0]
     assert run["status"] == "failed"
     assert f"{folder / 'vehicles.json'}: not valid JSON at line 1, column 22" in run["message"]
-    assert _rows(url, "select count(*) as n from landing.tst01_owners where _batch_id = %s", (run["batch_id"],)) == [{"n": 0}]
+    landed = _rows(url, "select count(*) as n from landing.tst01_owners where _batch_id = %s", (run["batch_id"],))
+    assert landed == [{"n": 0}]
     assert {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES} == before
     write_day(days[1], source)  # the source fixes its file: the same delivery loads on the next run
     fixed, _ = _run_in_process()
@@ -171,7 +172,7 @@ def test_a_malformed_source_file_fails_the_batch_and_loses_nothing(fresh_warehou
 
 
 def test_a_new_source_field_lands_and_is_reported(fresh_warehouse: str) -> None:
-    from orchestration.warehouse import state_dir
+    from warehouse.embedded import state_dir
 
     url = fresh_warehouse
     day = next(simulate(days=1, seed=4))
@@ -183,14 +184,15 @@ def test_a_new_source_field_lands_and_is_reported(fresh_warehouse: str) -> None:
     outcome, output = _run_in_process()
     assert outcome.success, output
     assert "note: landing owners: new source fields, landed but not modelled: loyalty_tier" in output
-    assert _rows(url, "select count(*) as n from landing.tst01_owners where payload ? 'loyalty_tier'")[0]["n"] == len(owners)
+    with_new_field = _rows(url, "select count(*) as n from landing.tst01_owners where payload ? 'loyalty_tier'")
+    assert with_new_field[0]["n"] == len(owners)
     assert _rows(url, "select count(*) as n from silver.tst01_owner")[0]["n"] == len(owners)
 
 
 def test_an_empty_delivery_is_stopped_by_the_gate_instead_of_closing_every_key(fresh_warehouse: str) -> None:
     """A full load that suddenly returns nothing would close every current version; the row-count
     check against the previous batch stops it for the entities that came back empty."""
-    from orchestration.warehouse import state_dir
+    from warehouse.embedded import state_dir
 
     url, source = fresh_warehouse, state_dir() / "sources" / "TST01"
     days = list(simulate(days=2, seed=12))
@@ -206,7 +208,9 @@ def test_an_empty_delivery_is_stopped_by_the_gate_instead_of_closing_every_key(f
         url, "select entity, status from audit.entity_layer_run where layer = 'quality' and batch_id = %s", (batch,))}
     assert gate == {"owner": "succeeded", "vehicle": "failed", "vehicle_option": "failed"}
     assert "FAILED quality vehicle" in output
-    after = {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ("vehicle", "vehicle_option")}
+    after = {
+        e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ("vehicle", "vehicle_option")
+    }
     assert after == {e: before[e] for e in ("vehicle", "vehicle_option")}  # nothing closed
     assert _rows(url, "select count(*) as n from silver.tst01_owner where _opened_by_batch_id = %s or "
                       "_closed_by_batch_id = %s", (batch, batch))[0]["n"] > 0  # owners went on

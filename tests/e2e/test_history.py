@@ -12,10 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from scd2_oracle import UTC, expected_silver, flat_records
 
 from ingestion.test_system.generator import Day, simulate, write_day
 from metadata.catalog import load_catalog
-from scd2_oracle import UTC, expected_silver, flat_records
 
 pytestmark = pytest.mark.e2e
 
@@ -36,20 +36,20 @@ def _silver(url: str, entity: str) -> list[tuple]:
 
 
 def _run(**kwargs: Any) -> Any:
-    from orchestration.pipeline import run_job
+    from orchestration.execute import run_job
 
     return run_job(system_id="TST01", echo=lambda _: None, **kwargs)
 
 
 def _replay(entities: list[str], batch: int) -> Any:
-    from orchestration.pipeline import replay
+    from orchestration.execute import replay
 
     return replay(system_id="TST01", entities={e: f"tst01_{e}" for e in entities}, from_batch=batch,
                   echo=lambda _: None)
 
 
 def _source() -> Path:
-    from orchestration.warehouse import state_dir
+    from warehouse.embedded import state_dir
 
     return state_dir() / "sources" / "TST01"
 
@@ -136,8 +136,10 @@ def test_random_days_straight_through_and_replayed_give_the_same_history(fresh_w
         assert _silver(url, entity) == straight[entity], (entity, replay_from)
 
 
-def test_replay_of_an_unknown_batch_or_entity_is_refused(fresh_warehouse: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from orchestration.cli import main
+def test_replay_of_an_unknown_batch_or_entity_is_refused(
+    fresh_warehouse: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.main import main
 
     assert main(["replay", "--entity", "nope", "--from-batch", "1"]) == 2
     assert "unknown entity 'nope'" in capsys.readouterr().err

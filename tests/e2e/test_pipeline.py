@@ -16,16 +16,16 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from scd2_oracle import expected_silver
 
 from ingestion.test_system.generator import Day, simulate, write_day
 from metadata.catalog import Catalog, load_catalog
-from scd2_oracle import expected_silver
 
 pytestmark = pytest.mark.e2e
 
 LANDING = ["tst01_owners", "tst01_vehicles"]
 ENTITIES = ["tst01_owner", "tst01_vehicle", "tst01_vehicle_option"]
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass
@@ -61,7 +61,7 @@ def _snapshot(url: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def scenario(warehouse: str, platform_home: Path) -> Scenario:
-    from orchestration.pipeline import run_job
+    from orchestration.execute import run_job
 
     days = list(simulate(days=2, seed=7))
     # Make one vehicle change an SCD2 attribute (color) and an SCD1 attribute (mileage) on day 2.
@@ -128,7 +128,9 @@ def test_child_entity_from_the_nested_list_has_the_right_rows_and_keys(scenario:
     for name, day in (("day1", scenario.days[0]), ("day2", scenario.days[1])):
         rows = _query(scenario.url, "select vehicle_id, code, name, price from bronze.tst01_vehicle_option"
                       " where _batch_id = %s", (scenario.batch[name],))
-        expected = {(v["vehicle_id"], o["code"], o["name"], o["price"]) for v in day.vehicles.values() for o in v["options"]}
+        expected = {
+            (v["vehicle_id"], o["code"], o["name"], o["price"]) for v in day.vehicles.values() for o in v["options"]
+        }
         assert sorted((r["vehicle_id"], r["code"], r["name"], r["price"]) for r in rows) == sorted(expected)
     current = _query(scenario.url, "select vehicle_id, code from silver.tst01_vehicle_option where valid_to is null")
     day2 = scenario.days[1]
@@ -205,7 +207,8 @@ def _audit_versus_rows(url: str, batch_id: int) -> list[tuple[str, str, dict[str
     for row in audit_rows:
         counted = {k: row[k] for k in ("records_in", "inserted", "updated", "deleted")}
         if row["layer"] == "landing":
-            n = _query(url, f"select count(*) as n from landing.tst01_{row['entity']} where _batch_id = %s", (batch_id,))[0]["n"]
+            table = f"landing.tst01_{row['entity']}"
+            n = _query(url, f"select count(*) as n from {table} where _batch_id = %s", (batch_id,))[0]["n"]
             measured = {"records_in": n, "inserted": n, "updated": 0, "deleted": 0}
         elif row["layer"] == "bronze":
             table = f"tst01_{row['entity']}"
@@ -216,7 +219,9 @@ def _audit_versus_rows(url: str, batch_id: int) -> list[tuple[str, str, dict[str
             # Rows the batch modified without opening them were either updated or closed as deleted.
             m = _query(url, f"""
                 select count(*) filter (where _opened_by_batch_id = %(b)s) as inserted,
-                       count(*) filter (where _modified_by_batch_id = %(b)s and _opened_by_batch_id <> %(b)s) as modified,
+                       count(*) filter (
+                           where _modified_by_batch_id = %(b)s and _opened_by_batch_id <> %(b)s
+                       ) as modified,
                        count(*) filter (where _closed_by_batch_id = %(b)s and not exists (
                            select 1 from {table} n where n._opened_by_batch_id = %(b)s and {_same_key(row['entity'])}))
                            as deleted
@@ -263,7 +268,7 @@ def test_audit_runs_and_layers_tell_what_happened(scenario: Scenario) -> None:
 
 def test_dbt_build_passes_on_the_loaded_warehouse(scenario: Scenario) -> None:
     """What CI's `dbt build` runs: models, snapshots, data tests and unit tests."""
-    from orchestration.cli import main
+    from cli.main import main
 
     assert main(["dbt", "build"]) == 0
 
@@ -285,7 +290,7 @@ def test_materializations_carry_row_counts_and_the_batch_id(scenario: Scenario) 
 
 
 def test_status_lists_recent_runs_from_the_audit_tables(scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
-    from orchestration.cli import main
+    from cli.main import main
 
     assert main(["status", "--limit", "2"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("TST01")]

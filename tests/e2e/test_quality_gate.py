@@ -25,16 +25,20 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from audit import batches as audit
 from ingestion.test_system.generator import simulate, write_day
 from metadata.catalog import DEFAULT_FOLDER, Catalog, load_catalog
-from orchestration import audit, quality_gx
-from orchestration.migrations import migrate
-from orchestration.quality_gx import EntityVerdict, GxValidator, gate_batch, previous_batch
+from quality import gate as quality_gate
+from quality import plan as quality_plan
+from quality.gate import gate_batch, previous_batch
+from quality.gx import GxValidator
+from quality.report import EntityVerdict
+from warehouse.migrations import migrate
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ENTITIES = ["owner", "vehicle", "vehicle_option"]
 RUN_ID = "quality-gate-test"
 
@@ -104,7 +108,7 @@ class Gate:
         with psycopg.connect(self.url, autocommit=True) as conn:
             latest = conn.execute("select max(batch_timestamp) from audit.system_run").fetchone()[0]
             ts = (latest or dt.datetime(2026, 1, 1, tzinfo=UTC)) + dt.timedelta(days=1)
-            run = audit.start_system_run(conn, system_id="TST01", source_ref=ts.date().isoformat(),
+            run = audit.open_batch(conn, system_id="TST01", source_ref=ts.date().isoformat(),
                                          batch_timestamp=ts, dagster_run_id=dagster_run_id)
             for table, records in (("tst01_owners", source.owners), ("tst01_vehicles", source.vehicles)):
                 with conn.cursor() as cur:
@@ -212,7 +216,7 @@ def test_a_declared_attribute_that_disappears_fails_naming_it(gate: Gate, source
 @pytest.mark.parametrize("modern", [True, False], ids=["pg_input_is_valid", "iso-patterns"])
 def test_an_attribute_of_the_wrong_type_fails_naming_it(gate: Gate, source: Source, modern: bool,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(quality_gx, "has_pg_input_is_valid", lambda conn: modern)
+    monkeypatch.setattr(quality_gate, "has_pg_input_is_valid", lambda conn: modern)
     source.vehicles[1]["year"] = str(source.vehicles[1]["year"])
     source.vehicles[2]["mileage_km"] = 1234.5
     source.vehicles[3]["owner"]["since"] = "31.12.2020"
@@ -296,13 +300,13 @@ def test_row_count_against_the_previous_successful_batch(gate: Gate, source: Sou
 
 
 def test_an_entity_whose_check_cannot_run_fails_alone(gate: Gate, source: Source, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = quality_gx.rows_query
+    real = quality_plan.rows_query
 
     def broken(catalog: Catalog, entity: Any, batch_id: int, **kwargs: Any) -> str:
         query = real(catalog, entity, batch_id, **kwargs)
         return query.replace("landing._record_no", "landing.no_such_column", 1) if entity.name == "vehicle" else query
 
-    monkeypatch.setattr(quality_gx, "rows_query", broken)
+    monkeypatch.setattr(quality_plan, "rows_query", broken)
     run, verdicts = gate.check(source)
     status = gate.audit_rows(run)
     assert status["vehicle"][0] == "failed"
@@ -318,6 +322,8 @@ def test_when_gx_cannot_start_every_entity_fails_and_the_step_fails(gate: Gate, 
     import dagster as dg
 
     from orchestration.assets import quality
+    from orchestration.resources import WarehouseResource
+    from warehouse.embedded import DATABASE_URL_ENV
 
     run = gate.land(source, dagster_run_id="gx-cannot-start")  # the check gates the batches of its own run
 
@@ -325,11 +331,11 @@ def test_when_gx_cannot_start_every_entity_fails_and_the_step_fails(gate: Gate, 
         raise RuntimeError("no GX today")
 
     monkeypatch.setattr(quality, "GxValidator", cannot_start)
-    monkeypatch.setattr(quality, "warehouse_url", lambda: gate.url)
+    monkeypatch.setenv(DATABASE_URL_ENV, gate.url)
     context = types.SimpleNamespace(run=types.SimpleNamespace(run_id="gx-cannot-start"))
     entities = gate.catalog.entities_of("TST01")
     with pytest.raises(dg.Failure, match="the quality gate could not start Great Expectations: no GX today"):
-        list(quality._run_checks(context, gate.catalog, gate.catalog.systems["TST01"], entities))
+        list(quality._run_checks(context, WarehouseResource(), gate.catalog, gate.catalog.systems["TST01"], entities))
     message = "the quality gate could not start Great Expectations: no GX today"
     assert gate.audit_rows(run) == dict.fromkeys(ENTITIES, ("failed", 0, message))
     assert gate.layer_row(run)["status"] == "failed"
@@ -350,7 +356,7 @@ def test_through_the_dagster_job_a_failing_entity_fails_alone(warehouse: str, tm
     env = {**os.environ, "DATAPLATFORM_DATABASE_URL": url, "DATAPLATFORM_HOME": str(home),
            "DAGSTER_HOME": str(home / "dagster"), "PYTHONPATH": str(ROOT)}
     env.pop("DATAPLATFORM_METADATA_DIR", None)
-    done = subprocess.run([sys.executable, "-m", "orchestration.cli", "run", "--system", "TST01"], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "cli.main", "run", "--system", "TST01"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output  # the run says something failed

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from cli.main import EXIT_INVALID, EXIT_OK, main
 from metadata.catalog import DEFAULT_FOLDER
-from metadata.secrets import ENV_PREFIX
-from orchestration.cli import EXIT_INVALID, EXIT_OK, main
-from orchestration.warehouse import DATABASE_URL_ENV
+from secret_store.env import ENV_PREFIX
+from warehouse.embedded import DATABASE_URL_ENV
 
 SECRET_VALUE = "s3cr3t-Value-4711"
 TOKEN_REF = {"type": "secret", "key": "tst01/token"}

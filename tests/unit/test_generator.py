@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -108,7 +109,7 @@ def test_every_day_is_valid_and_a_faithful_transition(vehicles: int, owners: int
     days = list(simulate(days=8, seed=7, vehicles=vehicles, owners=owners, change_rate=rate))
     assert [d.date.day for d in days] == list(range(1, 9))
     _check_valid(days[0])
-    for prev, day in zip(days, days[1:]):
+    for prev, day in itertools.pairwise(days):
         _check_valid(day)
         _check_transition(prev, day)
 

@@ -1,5 +1,7 @@
 """Unit tests of metadata/: loading the declarations, every validation problem, secrets and naming.
 
+Long on purpose: one test per validation rule, kept in one file so that the rules read as a list.
+
 Each invalid case mutates a private copy of the bundled declarations and asserts the exact file,
 object and field of the problem it causes (and the key part of its message).
 """
@@ -28,7 +30,8 @@ from metadata.naming import (
     landing_table,
     to_identifier,
 )
-from metadata.secrets import ENV_PREFIX, EnvSecretStore, MissingSecretError, resolve_secrets, secret_keys
+from secret_store.base import MissingSecretError, resolve_secrets, secret_keys
+from secret_store.env import ENV_PREFIX, EnvSecretStore
 
 SECRET_VALUE = "s3cr3t-Value-4711"  # must never show up in an error
 TOKEN_REF = {"type": "secret", "key": "tst01/token"}
@@ -253,8 +256,9 @@ def test_unknown_key_in_system_and_action(folder: Path, store: EnvSecretStore) -
     edit(folder, "systems.json", lambda d: system(d).update(descripton="typo"))
     edit(folder, "actions.json", lambda d: d["actions"][0].update(selector="gold"))
     problems = problems_of(folder, store)
-    assert "Extra inputs are not permitted" in find(problems, "systems.json", "systems[0] (TST01)", "descripton").message
-    assert "Extra inputs are not permitted" in find(problems, "actions.json", "actions[0] (refresh_gold)", "selector").message
+    not_permitted = "Extra inputs are not permitted"
+    assert not_permitted in find(problems, "systems.json", "systems[0] (TST01)", "descripton").message
+    assert not_permitted in find(problems, "actions.json", "actions[0] (refresh_gold)", "selector").message
     assert len(problems) == 2
 
 
@@ -324,7 +328,8 @@ def test_secret_value_never_appears_in_errors(
     with pytest.raises(MetadataError) as excinfo:
         load_catalog(folder, secrets=store)
     problems = excinfo.value.problems
-    assert "Extra inputs are not permitted" in find(problems, "systems.json", "system TST01", "connection.token").message
+    not_permitted = "Extra inputs are not permitted"
+    assert not_permitted in find(problems, "systems.json", "system TST01", "connection.token").message
     assert find(problems, "systems.json", "system TST01", "connection.endpoints.owners").message == (
         "Input should be a valid string"
     )
@@ -625,7 +630,9 @@ def test_env_secret_store_reads_env_file_and_environment_wins(tmp_path: Path, mo
         store.get("tst01/other")
     assert "secret 'tst01/other' is not set" in str(excinfo.value)
     assert "DATAPLATFORM_SECRET_TST01_OTHER" in str(excinfo.value)
-    assert store.describe("tst01/other") == "set the environment variable DATAPLATFORM_SECRET_TST01_OTHER (or put it in .env)"
+    assert store.describe("tst01/other") == (
+        "set the environment variable DATAPLATFORM_SECRET_TST01_OTHER (or put it in .env)"
+    )
 
 
 def test_env_secret_store_default_file_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from metadata.catalog import DEFAULT_FOLDER, MetadataError, Problem, load_catalog
 from metadata.models import QUALITY_CHECK_NAMES, QualityChecks, RowCountCheck, RowCountVsPreviousBatchCheck
-from metadata.secrets import EnvSecretStore
+from secret_store.env import EnvSecretStore
 
 OWNER = "entities[0] (owner)"
 

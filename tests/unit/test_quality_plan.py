@@ -1,4 +1,4 @@
-"""Unit tests of the quality gate's planning (orchestration.quality_gx without Great Expectations):
+"""Unit tests of the quality gate's planning and reporting (quality.plan, quality.report: no Great Expectations):
 which expectations an entity gets from its model and its declarations, the query columns they run
 on, and the messages made from GX's results. The GX runs themselves are in tests/e2e/test_quality_gate.py."""
 
@@ -16,16 +16,16 @@ import pytest
 
 from metadata.catalog import DEFAULT_FOLDER, Catalog, load_catalog
 from metadata.columns import Column
-from metadata.secrets import EnvSecretStore
-from orchestration.quality_gx import (
+from quality.plan import (
     RECORDS,
     ROWS,
     EntityPlan,
     PreviousBatch,
     kind_column_names,
     plan_entity,
-    verdict,
 )
+from quality.report import verdict
+from secret_store.env import EnvSecretStore
 
 MODELS = """
     from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests for orchestration.warehouse against a real embedded PostgreSQL (no mocks)."""
+"""Tests for warehouse.embedded against a real embedded PostgreSQL (no mocks)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from orchestration.warehouse import (
+from warehouse.embedded import (
     DATABASE_URL_ENV,
     EmbeddedPostgres,
     WarehouseError,

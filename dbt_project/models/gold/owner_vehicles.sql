@@ -11,13 +11,19 @@ reference as (
 
 ownership_changes as (
     -- a version whose owner differs from the key's previous version: the vehicle changed owner then
-    select vehicle_id, owner_owner_id, valid_from as changed_at
+    select
+        vehicle_id,
+        owner_owner_id,
+        valid_from as changed_at
     from (
         select
             vehicle_id,
             owner_owner_id,
             valid_from,
-            lag(owner_owner_id) over (partition by vehicle_id order by valid_from) as previous_owner_id
+            lag(owner_owner_id) over (
+                partition by vehicle_id
+                order by valid_from
+            ) as previous_owner_id
         from vehicle_history
     ) as versions
     where previous_owner_id is not null and previous_owner_id <> owner_owner_id
@@ -25,18 +31,29 @@ ownership_changes as (
 
 recent_acquisitions as (
     -- computed once and joined (a correlated EXISTS re-ran the window over all history per vehicle)
-    select distinct ownership_changes.vehicle_id, ownership_changes.owner_owner_id
+    select distinct
+        ownership_changes.vehicle_id,
+        ownership_changes.owner_owner_id
     from ownership_changes
     cross join reference
     where ownership_changes.changed_at > reference.as_of - interval '30 days'
 ),
 
 current_vehicles as (
-    select vehicle_id, owner_owner_id from vehicle_history where valid_to is null
+    select
+        vehicle_id,
+        owner_owner_id
+    from vehicle_history
+    where valid_to is null
 ),
 
 current_owners as (
-    select owner_id, name, address_city from {{ ref('silver__tst01_owner') }} where valid_to is null
+    select
+        owner_id,
+        name,
+        address_city
+    from {{ ref('silver__tst01_owner') }}
+    where valid_to is null
 )
 
 select
@@ -50,8 +67,8 @@ select
     reference.as_of
 from current_owners
 cross join reference
-left join current_vehicles on current_vehicles.owner_owner_id = current_owners.owner_id
+left join current_vehicles on current_owners.owner_id = current_vehicles.owner_owner_id
 left join recent_acquisitions
-    on recent_acquisitions.vehicle_id = current_vehicles.vehicle_id
-    and recent_acquisitions.owner_owner_id = current_owners.owner_id
+    on current_vehicles.vehicle_id = recent_acquisitions.vehicle_id
+    and current_owners.owner_id = recent_acquisitions.owner_owner_id
 group by current_owners.owner_id, current_owners.name, current_owners.address_city, reference.as_of

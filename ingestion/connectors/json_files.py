@@ -2,7 +2,7 @@
 
 A delivery folder is named by when its data was taken (`2026-01-01` or `2026-01-01T06:00:00Z`);
 that moment becomes the batch timestamp, so history follows the source's clock, not ours.
-Run on its own to see what a folder holds: `python -m ingestion.json_files FOLDER`.
+Run on its own to see what a folder holds: `python -m ingestion.connectors.json_files FOLDER`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from ingestion.connectors.base import PendingLoad
+from metadata.models import Connection, JsonFilesConnection
 
 
 class SourceError(ValueError):
@@ -31,7 +35,7 @@ def _parse_timestamp(name: str) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(name.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def deliveries(root: Path) -> list[Delivery]:
@@ -45,7 +49,8 @@ def deliveries(root: Path) -> list[Delivery]:
         timestamp = _parse_timestamp(folder.name)
         if timestamp is None:
             raise SourceError(
-                f"delivery folder {folder} is not named by an ISO date or timestamp (e.g. 2026-01-31); rename or remove it"
+                f"delivery folder {folder} is not named by an ISO date or timestamp (e.g. 2026-01-31); "
+                "rename or remove it"
             )
         found.append(Delivery(folder.name, folder, timestamp))
     return sorted(found, key=lambda d: (d.timestamp, d.name))
@@ -94,7 +99,10 @@ class _ArrayReader:
         consumed = self.buffer[: self.pos]
         newlines = consumed.count("\n")
         self.lines_before += newlines
-        self.column_before = len(consumed) - consumed.rfind("\n") - 1 if newlines else self.column_before + len(consumed)
+        if newlines:
+            self.column_before = len(consumed) - consumed.rfind("\n") - 1
+        else:
+            self.column_before += len(consumed)
         self.buffer, self.pos = self.buffer[self.pos:], 0
 
     def _error(self, message: str, lineno: int, colno: int) -> SourceError:
@@ -151,6 +159,35 @@ class _ArrayReader:
                 self._drop_consumed()
         if self._next_char() != "":
             raise self._error("extra data after the array", *self._where())
+
+
+class JsonFilesConnector:
+    """The `json_files` connector: each run lands the oldest delivery not landed yet."""
+
+    @staticmethod
+    def _root(connection: Connection, base_dir: Path) -> Path:
+        assert isinstance(connection, JsonFilesConnection)
+        path = Path(connection.path)  # type: ignore[arg-type]  # secrets are resolved before a connector runs
+        return path if path.is_absolute() else base_dir / path
+
+    def next_load(
+        self, system_id: str, connection: Connection, *, landed: set[str], base_dir: Path
+    ) -> PendingLoad | None:
+        """The oldest delivery not landed yet (a late delivery, older than landed ones, included)."""
+        for delivery in deliveries(self._root(connection, base_dir)):
+            if delivery.name not in landed:
+                return PendingLoad(delivery.name, delivery.timestamp)
+        return None
+
+    def find_load(self, system_id: str, connection: Connection, source_ref: str, *, base_dir: Path) -> PendingLoad:
+        for delivery in deliveries(self._root(connection, base_dir)):
+            if delivery.name == source_ref:
+                return PendingLoad(delivery.name, delivery.timestamp)
+        raise SourceError(f"system {system_id}: delivery {source_ref!r} is no longer in the source folder")
+
+    def raw_records(self, connection: Connection, endpoint: str, source_ref: str, *, base_dir: Path) -> Iterator[str]:
+        assert isinstance(connection, JsonFilesConnection)
+        return read_raw_records(self._root(connection, base_dir) / source_ref / connection.endpoints[endpoint])
 
 
 if __name__ == "__main__":

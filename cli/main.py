@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 
 from metadata.catalog import Catalog, MetadataError, load_catalog
-from orchestration.warehouse import WarehouseError, open_warehouse, redact_url, state_dir
+from warehouse.embedded import WarehouseError, open_warehouse, redact_url, state_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_WAREHOUSE, EXIT_BUSY = 0, 1, 2, 3, 4
 
@@ -39,8 +39,8 @@ def _catalog() -> Catalog:
 @contextlib.contextmanager
 def _warehouse() -> Iterator[str]:
     """The migrated warehouse, exported to this process's environment for dlt, dbt and Dagster."""
-    from orchestration.migrations import migrate
-    from orchestration.runtime import export_warehouse_env
+    from warehouse.connection import export_warehouse_env
+    from warehouse.migrations import migrate
 
     try:
         with open_warehouse(echo=echo) as url:
@@ -62,7 +62,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from orchestration.dbt_codegen import generate
+    from codegen.dbt_files import generate
 
     files = generate(_catalog())
     echo(f"generated {len(files)} dbt file(s) from metadata")
@@ -71,8 +71,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     catalog = _catalog()  # before importing Dagster: bad metadata fails fast and writes nothing
-    from orchestration.pipeline import run_job
-    from orchestration.summary import print_summary
+    from cli.summary import print_summary
+    from orchestration.execute import run_job
 
     if args.system and args.system not in catalog.systems:
         print(f"error: unknown system {args.system!r}; declared: {', '.join(catalog.systems)}", file=sys.stderr)
@@ -97,13 +97,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"error: replay entities of one system at a time (got {', '.join(sorted(systems))})", file=sys.stderr)
         return EXIT_INVALID
     system_id = systems.pop()
-    from orchestration.pipeline import replay
+    from audit.batches import system_of_batch
+    from orchestration.execute import replay
 
     with _warehouse() as url:
         with psycopg.connect(url) as conn:
-            row = conn.execute("select system_id from audit.system_run where batch_id = %s limit 1",
-                               (args.from_batch,)).fetchone()
-        if row is None or row[0] != system_id:
+            batch_system = system_of_batch(conn, args.from_batch)
+        if batch_system != system_id:
             print(f"error: batch {args.from_batch} is not a batch of system {system_id} "
                   "(see `dataplatform status`)", file=sys.stderr)
             return EXIT_INVALID
@@ -117,9 +117,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the test system's deliveries and load each of them, one batch per run."""
     catalog = _catalog()  # before importing Dagster: bad metadata fails fast and writes nothing
+    from cli.summary import print_summary
     from ingestion.test_system.generator import generate
-    from orchestration.pipeline import run_job
-    from orchestration.summary import print_summary
+    from orchestration.execute import run_job
 
     folder = state_dir() / "sources" / "TST01"
     generate(folder, days=args.days, seed=args.seed)
@@ -136,7 +136,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from orchestration.audit import recent_runs
+    from audit.status import recent_runs
 
     with _warehouse() as url, psycopg.connect(url) as conn:
         runs = recent_runs(conn, limit=args.limit)
@@ -152,8 +152,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_dbt(args: argparse.Namespace) -> int:
     """Run dbt on the platform's project and warehouse, e.g. `dataplatform dbt build`."""
-    from orchestration.dbt_codegen import DBT_PROJECT_DIR
-    from orchestration.dbt_project import prepare
+    from codegen.dbt_files import DBT_PROJECT_DIR
+    from codegen.dbt_parse import prepare
 
     catalog = _catalog()
     prepare(catalog)
@@ -163,10 +163,30 @@ def cmd_dbt(args: argparse.Namespace) -> int:
                                 "--profiles-dir", str(DBT_PROJECT_DIR)])
 
 
+SQL_LINT_GLOBS = ("models/gold/*.sql", "models/*/generated/*.sql")  # hand-written marts and generated models
+
+
+def cmd_lint_sql(args: argparse.Namespace) -> int:
+    """sqlfluff (dbt templater) on the dbt models. The templater compiles each model through dbt, which
+    connects to the warehouse even for a model that reads nothing (it fills its relation cache first),
+    so this starts the warehouse as every command does."""
+    from codegen.dbt_files import DBT_PROJECT_DIR, generate
+
+    generate(_catalog())
+    paths = [str(p.relative_to(DBT_PROJECT_DIR)) for pattern in SQL_LINT_GLOBS
+             for p in sorted(DBT_PROJECT_DIR.glob(pattern))]
+    with _warehouse():
+        sqlfluff = str(Path(sys.executable).parent / "sqlfluff")
+        return subprocess.call([sqlfluff, "lint", *args.sqlfluff_args, *paths], cwd=DBT_PROJECT_DIR)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """The Dagster UI on the same warehouse; the embedded server runs as long as the UI does."""
     _catalog()
     with _warehouse() as url:
+        from orchestration.instance import prepare_dagster_home
+
+        prepare_dagster_home()
         echo(f"Dagster UI on http://127.0.0.1:{args.port} with warehouse {redact_url(url)} (Ctrl-C stops both)")
         dagster = str(Path(sys.executable).parent / "dagster")
         try:
@@ -177,7 +197,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dataplatform", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="dataplatform", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="land new data and build every layer (one batch per system)")
     run.add_argument("--system", help="only this system (and what is built from it)")
@@ -200,6 +221,9 @@ def parser() -> argparse.ArgumentParser:
     dbt = sub.add_parser("dbt", help="run a dbt command on the platform's project, e.g. `dataplatform dbt build`")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     dbt.set_defaults(func=cmd_dbt)
+    lint_sql = sub.add_parser("lint-sql", help="sqlfluff (dbt templater) on the gold and generated dbt models")
+    lint_sql.add_argument("sqlfluff_args", nargs=argparse.REMAINDER, help="passed to `sqlfluff lint`, e.g. -v")
+    lint_sql.set_defaults(func=cmd_lint_sql)
     dev = sub.add_parser("dev", help="open the Dagster UI on the platform's warehouse")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)

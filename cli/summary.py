@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import psycopg
 
+from audit.entities import layer_counts
 from metadata.catalog import Catalog
-from orchestration.pipeline import RunOutcome
+from orchestration.execute import RunOutcome
 
 
 def print_summary(url: str, catalog: Catalog, outcome: RunOutcome, *, echo: Callable[[str], None] = print) -> None:
@@ -17,12 +18,7 @@ def print_summary(url: str, catalog: Catalog, outcome: RunOutcome, *, echo: Call
         for run in outcome.system_runs:
             echo(f"\n{run.system_id}: batch {run.batch_id} = delivery {run.source_ref} "
                  f"(batch timestamp {run.batch_timestamp:%Y-%m-%d %H:%M %Z})")
-            counts = {
-                (layer, entity): (records_in, inserted, updated, deleted)
-                for layer, entity, records_in, inserted, updated, deleted in conn.execute(
-                    "select layer, entity, records_in, inserted, updated, deleted from audit.entity_layer_run"
-                    " where batch_id = %s and dagster_run_id = %s", (run.batch_id, outcome.dagster_run_id))
-            }
+            counts = layer_counts(conn, run.batch_id, outcome.dagster_run_id)
             echo(f"  {'entity':<18}{'landed':>8}{'bronze':>8}{'silver +new':>13}{'~changed':>10}{'-deleted':>10}"
                  f"{'versions':>10}{'current':>9}")
             for entity in catalog.entities_of(run.system_id):
@@ -33,10 +29,12 @@ def print_summary(url: str, catalog: Catalog, outcome: RunOutcome, *, echo: Call
                 versions, current = conn.execute(
                     f'select count(*), count(*) filter (where valid_to is null) from silver."{table}"'
                 ).fetchone() if conn.execute("select to_regclass(%s)", (f"silver.{table}",)).fetchone()[0] else (0, 0)
-                echo(f"  {entity.name:<18}{landed:>8}{bronze:>8}{new:>13}{changed:>10}{deleted:>10}{versions:>10}{current:>9}")
+                echo(f"  {entity.name:<18}{landed:>8}{bronze:>8}{new:>13}{changed:>10}{deleted:>10}"
+                     f"{versions:>10}{current:>9}")
         if conn.execute("select to_regclass('gold.owner_vehicles')").fetchone()[0]:
             rows = conn.execute(
-                "select owner_id, owner_name, city, vehicles_owned, vehicles_acquired_last_30_days from gold.owner_vehicles"
+                "select owner_id, owner_name, city, vehicles_owned, vehicles_acquired_last_30_days"
+                " from gold.owner_vehicles"
                 " order by vehicles_owned desc, owner_id limit 5"
             ).fetchall()
             echo("\ngold.owner_vehicles (top 5 by vehicles owned):")

@@ -1,6 +1,10 @@
 """Generate the dbt files that follow from metadata: landing sources, and one thin bronze and silver
 model (SQL + YAML with its data tests) per entity.
 
+The YAML lists every column of each table with its PostgreSQL type and a description (the entity
+model's, or the platform's for the columns it adds), so `dbt docs` and the Dagster UI show the whole
+table an analyst queries, not only the tested columns.
+
 Generated files live in `generated/` folders that git ignores; `dataplatform generate` (and every
 command that runs dbt) rewrites them, so they never drift from metadata and are never edited by hand.
 """
@@ -13,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from metadata.catalog import Catalog
+from metadata.columns import BATCH_COLUMNS, LANDING_COLUMNS, Column, SystemColumn, json_path_literal
 from metadata.models import Entity, ExplodePattern
 from metadata.naming import dbt_model_name, landing_table
 
@@ -20,15 +25,52 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 HEADER = "-- Generated from metadata by `dataplatform generate`: do not edit.\n"
 YAML_HEADER = "# Generated from metadata by `dataplatform generate`: do not edit.\n"
 
+# What the scd2_history materialization (macros/silver.sql) adds after the entity's columns, in table order.
+SILVER_COLUMNS: tuple[SystemColumn, ...] = (
+    SystemColumn("_scd2_hash", "text", "md5 of the version's SCD2 attributes: a new batch with another hash for the "
+                 "key closes this version and opens a new one."),
+    SystemColumn("valid_from", "timestamptz", "Batch timestamp from which this version holds (inclusive)."),
+    SystemColumn("valid_to", "timestamptz", "Batch timestamp up to which this version held (exclusive); null for the "
+                 "current version of the key."),
+    SystemColumn("_opened_by_batch_id", "bigint", "Batch that opened this version."),
+    SystemColumn("_closed_by_batch_id", "bigint", "Batch that closed this version (the key changed or, for a full "
+                 "load, was missing from it); null while current."),
+    SystemColumn("_modified_by_batch_id", "bigint", "Last batch that changed this row (opened or closed it, or "
+                 "overwrote an SCD1 attribute)."),
+    SystemColumn("_modified_by_run_id", "text", "Run that last changed this row (the Dagster run id, or dbt's "
+                 "invocation id outside Dagster)."),
+)
+
 
 def _jinja(value: object) -> str:
     """A Jinja literal for lists/dicts of strings, numbers and booleans (Jinja reads JSON's true/false)."""
     return json.dumps(value)
 
 
+def _column(name: str, data_type: str, description: str, tests: list[str] | None = None) -> dict[str, object]:
+    """One column's properties; `data_tests` only where the column is tested."""
+    return {"name": name, "description": description, "data_type": data_type} | ({"data_tests": tests} if tests else {})
+
+
+def _system_columns(columns: tuple[SystemColumn, ...], tested: tuple[str, ...] = ()) -> list[dict[str, object]]:
+    """The columns the platform adds to a layer; those named in `tested` are tested not null."""
+    return [_column(c.name, c.pg_type, c.description, ["not_null"] if c.name in tested else None) for c in columns]
+
+
+def _entity_columns(columns: list[Column]) -> list[dict[str, object]]:
+    """The entity's columns; its key is tested not null."""
+    return [_column(c.name, c.pg_type, c.description, ["not_null"] if c.primary_key else None) for c in columns]
+
+
 def _sources(catalog: Catalog) -> dict[str, object]:
     tables = [
-        {"name": landing_table(s.id, endpoint), "description": f"{s.name}: endpoint {endpoint}, as landed"}
+        {
+            "name": landing_table(s.id, endpoint),
+            "description": f"What system {s.id}, {s.name}, returned from its endpoint `{endpoint}`, as-is: one row "
+            "per record, the record in `payload`, with the batch columns that link it to the audit tables.",
+            "loaded_at_field": "_loaded_at",
+            "columns": _system_columns(tuple(LANDING_COLUMNS.values())),
+        }
         for s in catalog.systems.values()
         for endpoint in s.endpoints()
     ]
@@ -47,15 +89,14 @@ def _bronze(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
         + "{{ bronze_entity(\n"
         + f"    source('landing', '{catalog.landing_table(entity)}'),\n"
         + f"    pattern='{pattern.type}', system_id='{entity.system_id}', entity='{entity.name}',\n"
-        + f"    list_path={_jinja(list_path) if list_path else 'none'},\n"
-        + f"    columns={_jinja([c.as_dict() for c in columns])}\n"
+        + f"    list_path_sql={_jinja(json_path_literal(list_path.split('.'))) if list_path else 'none'},\n"
+        + f"    columns={_jinja([c.macro_args() for c in columns])}\n"
         + ") }}\n"
     )
     model = {
         "name": dbt_model_name("bronze", entity.system_id, entity.name),
         "description": f"{entity.description} Bronze ({pattern.type}), append-only, one set of rows per batch.",
-        "columns": [{"name": "_batch_id", "data_tests": ["not_null"]}]
-        + [{"name": c.name, "data_tests": ["not_null"]} for c in columns if c.primary_key],
+        "columns": _system_columns(BATCH_COLUMNS, tested=("_batch_id",)) + _entity_columns(columns),
     }
     return sql, {"version": 2, "models": [model]}
 
@@ -85,8 +126,8 @@ def _silver(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
             {"one_current_version": {"arguments": {"primary_key": key}}},
             {"versions_do_not_overlap": {"arguments": {"primary_key": key}}},
         ],
-        "columns": [{"name": k, "data_tests": ["not_null"]} for k in key]
-        + [{"name": "valid_from", "data_tests": ["not_null"]}, {"name": "_opened_by_batch_id", "data_tests": ["not_null"]}],
+        "columns": _entity_columns(columns)
+        + _system_columns(SILVER_COLUMNS, tested=("valid_from", "_opened_by_batch_id")),
     }
     return sql, {"version": 2, "models": [model]}
 

@@ -2,7 +2,7 @@
 so a crash test can kill the process exactly there. Unset (always, outside tests) it does nothing.
 
 Points: `landing` (after dlt committed the batch's rows, before the batch is marked landed),
-`bronze` and `silver` (inside dbt's open transaction; see fault_pause in dbt_project/macros/silver.sql).
+`bronze` and `silver` (inside dbt's open transaction; see fault_pause in dbt_project/macros/testing.sql).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""`dataplatform`: the operator's command line."""

@@ -1,0 +1,18 @@
+"""The connectors, by system type: landing asks `connector_for(system.type)`, never for a type by name."""
+
+from __future__ import annotations
+
+from ingestion.connectors.base import Connector, PendingLoad
+from ingestion.connectors.json_files import JsonFilesConnector
+
+CONNECTORS: dict[str, Connector] = {"json_files": JsonFilesConnector()}
+
+__all__ = ["CONNECTORS", "Connector", "PendingLoad", "connector_for"]
+
+
+def connector_for(system_type: str) -> Connector:
+    try:
+        return CONNECTORS[system_type]
+    except KeyError:
+        known = ", ".join(sorted(CONNECTORS))
+        raise ValueError(f"no connector for system type {system_type!r}; known types: {known}") from None

@@ -1,0 +1,109 @@
+"""Run the platform's jobs in this process, on the Dagster instance the UI also reads.
+
+Used by the CLI and the tests: the job runs in-process (no per-step process start-up), and its
+runs appear in the Dagster UI because both use DAGSTER_HOME under the platform's state folder.
+
+A job holds a run lock per system (audit.locks): a second run of the same system started meanwhile
+does not wait behind it, it skips with a message naming the system.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+import psycopg
+
+from audit import batches
+from audit.entities import failed_entities, notes
+from audit.locks import SystemBusyError, run_locks
+from orchestration.definitions import (
+    RUN_ALL_JOB,
+    landing_op_name,
+    platform_catalog,
+    platform_definitions,
+    system_job_name,
+)
+from orchestration.instance import dagster_instance
+from orchestration.run_config import LandingConfig, ReplayRequest, TransformConfig
+from warehouse.connection import warehouse_url
+
+TRANSFORM_OP = "dbt_layers"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    success: bool
+    dagster_run_id: str | None
+    system_runs: list[batches.SystemRun]
+    failed_steps: list[str]
+    busy: list[str] = field(default_factory=list)  # systems another run was working on: nothing done
+
+
+def _execute(job_name: str, *, system_ids: list[str], run_config: dict[str, Any], echo: Callable[[str], None],
+             asset_selection: list[dg.AssetKey] | None = None, label: str = "") -> RunOutcome:
+    url = warehouse_url()
+    try:
+        with run_locks(url, system_ids):
+            echo(f"running job {job_name}{label}...")
+            started = dt.datetime.now()
+            result = platform_definitions().resolve_job_def(job_name).execute_in_process(
+                instance=dagster_instance(),
+                asset_selection=asset_selection,
+                raise_on_error=False,
+                run_config={**run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
+    except SystemBusyError as busy:
+        echo(f"skipped: another run of {busy} is in progress; run again when it has finished (`dataplatform status`)")
+        return RunOutcome(False, None, [], [], busy=str(busy).split(", "))
+    failed = [e.step_key for e in result.all_events if e.is_step_failure and e.step_key]
+    for event in result.all_events:
+        if event.is_step_success or event.is_step_failure:
+            echo(f"  step {event.step_key}: {'ok' if event.is_step_success else 'FAILED'}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        batches.close_unfinished(conn, result.run_id, succeeded=result.success, failed_steps=failed)
+        runs = batches.system_runs_of(conn, result.run_id)
+        statuses = {r.system_run_id: batches.system_run_status(conn, r) for r in runs}
+        entity_failures = failed_entities(conn, result.run_id)
+        for layer, entity, message in notes(conn, result.run_id):
+            echo(f"  note: {layer} {entity}: {message}")
+    success = result.success and not entity_failures and all(s in ("succeeded", "skipped") for s in statuses.values())
+    for layer, entity, message in entity_failures:
+        echo(f"  FAILED {layer} {entity}: {message or 'see the Dagster run'}")
+    seconds = (dt.datetime.now() - started).total_seconds()
+    echo(f"job {job_name} {'succeeded' if success else 'FAILED'} in {seconds:.1f}s"
+         f" (Dagster run {result.run_id})")
+    return RunOutcome(success, result.run_id, runs, failed)
+
+
+def _op_config(op_name: str, config: dg.Config) -> dict[str, Any]:
+    return {op_name: {"config": config.model_dump()}}
+
+
+def run_job(*, system_id: str | None = None, force: bool = False, echo: Callable[[str], None] = print) -> RunOutcome:
+    """Run the job of one system (or of all) to the end; never raises for a failed step."""
+    systems = [system_id] if system_id else list(platform_catalog().systems)
+    job_name = system_job_name(system_id) if system_id else RUN_ALL_JOB
+    ops: dict[str, Any] = {}
+    if force:
+        for system in systems:
+            ops |= _op_config(landing_op_name(system), LandingConfig(force=True))
+    return _execute(job_name, system_ids=systems, run_config={"ops": ops} if ops else {}, echo=echo,
+                    label=" force=true" if force else "")
+
+
+def replay(*, system_id: str, entities: dict[str, str], from_batch: int,
+           echo: Callable[[str], None] = print) -> RunOutcome:
+    """Back the silver of `entities` (name -> table) out to before `from_batch` and re-apply that batch
+    and every later one, in order, in one transaction per entity; then rebuild what depends on them."""
+    graph = platform_definitions().resolve_asset_graph()
+    starts = [dg.AssetKey(["silver", table]) for table in entities.values()]
+    selection = sorted({key for start in starts for key in (start, *graph.get(start).child_keys)}, key=str)
+    echo(f"replaying {', '.join(f'{system_id}.{e}' for e in entities)} from batch {from_batch}")
+    config = TransformConfig(replay=[ReplayRequest(system_id=system_id, entity=e, from_batch=from_batch)
+                                     for e in entities])
+    return _execute(RUN_ALL_JOB, system_ids=[system_id], run_config={"ops": _op_config(TRANSFORM_OP, config)},
+                    echo=echo, asset_selection=selection)

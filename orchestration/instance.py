@@ -1,0 +1,39 @@
+"""The Dagster instance the CLI and the UI share: DAGSTER_HOME under the platform's state folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from warehouse.embedded import state_dir
+
+# The default storage (under DAGSTER_HOME) is right. Runs launched from the UI go through the run queue:
+# one platform run at a time, so two runs never work on the same batch (CLI runs take run locks instead).
+# Telemetry off: a home server often has no way out, and nothing should wait on it.
+JOB_TAG = "dataplatform/job"
+DAGSTER_YAML = f"""\
+telemetry:
+  enabled: false
+run_queue:
+  tag_concurrency_limits:
+    - key: "{JOB_TAG}"
+      limit: 1
+"""
+
+
+def prepare_dagster_home() -> Path:
+    """DAGSTER_HOME (default `$DATAPLATFORM_HOME/dagster`), with the platform's dagster.yaml if it has none."""
+    os.environ.setdefault("DAGSTER_HOME", str((state_dir() / "dagster").absolute()))
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    return home
+
+
+def dagster_instance() -> dg.DagsterInstance:
+    prepare_dagster_home()
+    return dg.DagsterInstance.get()

@@ -1,0 +1,28 @@
+"""Run options as typed Dagster run config (the UI's launchpad shows them with their descriptions)."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field
+
+
+class LandingConfig(dg.Config):
+    force: bool = Field(
+        default=False,
+        description="Land the system's last delivery again under its own batch id (it replaces its own rows); "
+        "silver, which records every batch it applied, skips it.",
+    )
+
+
+class ReplayRequest(dg.Config):
+    system_id: str
+    entity: str
+    from_batch: int = Field(description="first batch to apply again; it and every later batch are re-applied in order")
+
+
+class TransformConfig(dg.Config):
+    replay: list[ReplayRequest] = Field(
+        default_factory=list,
+        description="Entities whose silver is backed out to before a batch and rebuilt from it"
+        " (`dataplatform replay`).",
+    )

@@ -1,0 +1,49 @@
+"""Secret references and their resolution: metadata holds `{"type": "secret", "key": "..."}`, a store
+holds the value. Values are resolved at run time only, right before a connector needs them, and never logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class SecretStore(Protocol):
+    """Where secret values live (environment and `.env` now; Vault later)."""
+
+    def has(self, key: str) -> bool: ...
+
+    def get(self, key: str) -> str: ...
+
+    def describe(self, key: str) -> str:
+        """Where the value of `key` is expected, for error messages (never the value)."""
+        ...
+
+
+class MissingSecretError(KeyError):
+    pass
+
+
+def is_secret_ref(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("type") == "secret" and "key" in value
+
+
+def secret_keys(value: Any) -> list[str]:
+    """Every secret key referenced anywhere inside `value`."""
+    if is_secret_ref(value):
+        return [value["key"]]
+    if isinstance(value, dict):
+        return [k for v in value.values() for k in secret_keys(v)]
+    if isinstance(value, list):
+        return [k for v in value for k in secret_keys(v)]
+    return []
+
+
+def resolve_secrets(value: Any, store: SecretStore) -> Any:
+    """A copy of `value` with every secret reference replaced by its value from `store`."""
+    if is_secret_ref(value):
+        return store.get(value["key"])
+    if isinstance(value, dict):
+        return {k: resolve_secrets(v, store) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_secrets(v, store) for v in value]
+    return value

@@ -1,0 +1,55 @@
+"""The connector seam: a system's connection is validated by its type, and landing gets the connector
+of that type from the registry (json_files is the first entry)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from ingestion.connectors import CONNECTORS, PendingLoad, connector_for
+from ingestion.connectors.json_files import SourceError
+from metadata.models import CONNECTION_MODELS, JsonFilesConnection, parse_connection
+
+
+def test_every_connection_type_has_a_connector_and_no_connector_lacks_a_type() -> None:
+    assert set(CONNECTORS) == set(CONNECTION_MODELS) == {"json_files"}
+
+
+def test_an_unknown_type_is_named_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="no connector for system type 'ftp'; known types: json_files"):
+        connector_for("ftp")
+
+
+def test_the_connection_is_parsed_by_the_system_type() -> None:
+    connection = parse_connection("json_files", {"path": "deliveries", "endpoints": {"owners": "owners.json"}})
+    assert isinstance(connection, JsonFilesConnection)
+    assert connection.endpoints == {"owners": "owners.json"}
+    with pytest.raises(ValidationError) as error:
+        parse_connection("json_files", {"path": "deliveries", "endpoints": {}, "pth": "x"})
+    assert {e["loc"][1:] for e in error.value.errors()} == {("endpoints",), ("pth",)}
+
+
+def _deliver(root: Path, name: str, records: list[dict[str, object]]) -> None:
+    (root / name).mkdir(parents=True)
+    (root / name / "owners.json").write_text(json.dumps(records))
+
+
+def test_json_files_connector_picks_the_oldest_delivery_not_landed_and_reads_it(tmp_path: Path) -> None:
+    _deliver(tmp_path / "src", "2026-01-02", [{"id": 2}])
+    _deliver(tmp_path / "src", "2026-01-01", [{"id": 1}, {"id": 11}])
+    connector = connector_for("json_files")
+    connection = parse_connection("json_files", {"path": "src", "endpoints": {"owners": "owners.json"}})
+
+    first = connector.next_load("TST01", connection, landed=set(), base_dir=tmp_path)
+    assert first == PendingLoad("2026-01-01", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert [json.loads(r) for r in connector.raw_records(connection, "owners", "2026-01-01", base_dir=tmp_path)] == [
+        {"id": 1}, {"id": 11}]
+    assert connector.next_load("TST01", connection, landed={"2026-01-01"}, base_dir=tmp_path).source_ref == "2026-01-02"
+    assert connector.next_load("TST01", connection, landed={"2026-01-01", "2026-01-02"}, base_dir=tmp_path) is None
+    assert connector.find_load("TST01", connection, "2026-01-02", base_dir=tmp_path).source_ref == "2026-01-02"
+    with pytest.raises(SourceError, match="system TST01: delivery '2026-01-09' is no longer in the source folder"):
+        connector.find_load("TST01", connection, "2026-01-09", base_dir=tmp_path)
