@@ -102,13 +102,14 @@ def test_setup_roles_then_the_platform_runs_as_the_owner_only(external: External
         assert file.stat().st_mode & 0o777 == 0o600
         assert file.read_text().strip() not in output
     assert f"postgresql://{external.owner}:***@127.0.0.1:5432/" in output
-    assert "generated now" in output and "handed 2 existing object(s)" in output  # the identity sequence follows its table
+    assert "generated now" in output
+    assert "handed 2 existing object(s)" in output  # the identity sequence follows its table
     assert _owners(external.admin_url) == {external.owner}
 
+    generated = {role: file.read_text() for role, file in files.items()}
     again_code, again = _cli(external.home, external.admin_url, *args)  # idempotent; existing passwords kept
     assert again_code == 0 and again.count("password: unchanged") == 2, again
-    assert {role: file.read_text() for role, file in files.items()} == {
-        role: file.read_text() for role, file in files.items()}
+    assert {role: file.read_text() for role, file in files.items()} == generated
 
     owner_url = external.url_as(external.owner, files[external.owner].read_text().strip())
     refused_code, refused = _cli(external.home, owner_url, "setup-roles")
