@@ -133,11 +133,13 @@ def bench_size(server_url: str, size: int, *, home: Path, change_rate: float, se
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     recreate_database(server_url, database)
+    from warehouse.connection import platform_url
     from warehouse.migrations import migrate
 
     migrate(url)
+    # The children connect as the platform does (the owner role, on the embedded server), not as the superuser.
     env = {**os.environ, "DATAPLATFORM_HOME": str(run_dir), "DAGSTER_HOME": str(run_dir / "dagster"),
-           "DATAPLATFORM_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+           "DATAPLATFORM_DATABASE_URL": platform_url(url), "PYTHONUNBUFFERED": "1"}
     (run_dir / "dagster").mkdir()
 
     def child(

@@ -38,9 +38,11 @@ def _catalog() -> Catalog:
 
 @contextlib.contextmanager
 def _warehouse() -> Iterator[str]:
-    """The migrated warehouse, exported to this process's environment for dlt, dbt and Dagster."""
-    from warehouse.connection import export_warehouse_env
-    from warehouse.migrations import migrate
+    """The migrated warehouse, exported to this process's environment for dlt, dbt and Dagster; yields the
+    URL of the owner role, which every connection of the platform uses."""
+    from warehouse.connection import export_warehouse_env, platform_url
+    from warehouse.migrations import MigrationError, migrate
+    from warehouse.roles import RoleSetupError
 
     try:
         with open_warehouse(echo=echo) as url:
@@ -48,10 +50,24 @@ def _warehouse() -> Iterator[str]:
             if applied:
                 echo(f"applied migrations: {', '.join(applied)}")
             export_warehouse_env(url)
-            yield url
-    except (WarehouseError, psycopg.OperationalError) as err:
+            owner_url = platform_url(url)
+            _warn_if_superuser(owner_url)
+            yield owner_url
+    except (WarehouseError, MigrationError, RoleSetupError, psycopg.OperationalError) as err:
         print(f"error: warehouse: {err}", file=sys.stderr)
         raise SystemExit(EXIT_WAREHOUSE) from err
+
+
+def _warn_if_superuser(url: str) -> None:
+    """An external warehouse given as a superuser works, but everything then runs as that superuser."""
+    from warehouse.roles import current_role_powers
+
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        role, superuser, _ = current_role_powers(conn)
+    if superuser:
+        print(f"warning: the platform connects to the warehouse as the superuser {role!r}: run "
+              "`dataplatform setup-roles` once, then set DATAPLATFORM_DATABASE_URL to the owner's URL it prints",
+              file=sys.stderr)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -150,6 +166,47 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_setup_roles(args: argparse.Namespace) -> int:
+    """Create the owner and analyst roles (external warehouse) or show them (embedded); see cli/roles.py."""
+    from cli import roles as role_setup
+    from warehouse.connection import embedded_server
+    from warehouse.embedded import DATABASE_URL_ENV
+    from warehouse.roles import ANALYST_ROLE, OWNER_ROLE, RoleSetupError
+
+    owner, analyst = args.owner or OWNER_ROLE, args.analyst or ANALYST_ROLE
+    unknown = set(args.new_password) - {owner, analyst}
+    if unknown:
+        print(f"error: --new-password {sorted(unknown)[0]!r}: not one of the platform's roles ({owner}, {analyst})",
+              file=sys.stderr)
+        return EXIT_INVALID
+    external = os.environ.get(DATABASE_URL_ENV)
+    if not external:
+        if (owner, analyst) != (OWNER_ROLE, ANALYST_ROLE):
+            print(f"error: --owner/--analyst name the roles of an external warehouse ({DATABASE_URL_ENV}); the "
+                  f"embedded warehouse's are {OWNER_ROLE} and {ANALYST_ROLE}", file=sys.stderr)
+            return EXIT_INVALID
+        with _warehouse():  # starts the server, creates the roles, bootstraps and migrates the database
+            server = embedded_server()
+            for role in args.new_password:
+                server.set_role_password(role)
+                echo(f"new password for {role} in {server.role_password_file(role)}")
+            role_setup.show_embedded(server.role_url, server.role_password_file, echo=echo)
+        return EXIT_OK
+    folder = Path(args.password_dir) if args.password_dir else state_dir() / "roles"
+    try:
+        report = role_setup.setup_external(external, owner=owner, analyst=analyst, renew=set(args.new_password),
+                                           password_dir=folder, echo=echo)
+    except RoleSetupError as err:
+        print(f"error: setup-roles: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    except psycopg.OperationalError as err:
+        print(f"error: warehouse: {err}", file=sys.stderr)
+        return EXIT_WAREHOUSE
+    if report.reassigned:
+        echo(f"handed {len(report.reassigned)} existing object(s) of the platform's schemas over to {owner}")
+    return EXIT_OK
+
+
 def cmd_dbt(args: argparse.Namespace) -> int:
     """Run dbt on the platform's project and warehouse, e.g. `dataplatform dbt build`."""
     from codegen.dbt_files import DBT_PROJECT_DIR
@@ -218,6 +275,14 @@ def parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="recent runs from the audit tables")
     status.add_argument("--limit", type=int, default=10)
     status.set_defaults(func=cmd_status)
+    roles = sub.add_parser("setup-roles", help="create the warehouse's owner and analyst roles; show how to connect")
+    roles.add_argument("--new-password", action="append", default=[], metavar="ROLE",
+                       help="generate a new password for this role (owner or analyst; repeatable)")
+    roles.add_argument("--owner", help="owner role's name on an external warehouse (default dataplatform_owner)")
+    roles.add_argument("--analyst", help="analyst role's name on an external warehouse (default analyst)")
+    roles.add_argument("--password-dir", help="where generated passwords of an external warehouse's roles are "
+                                              "written (default $DATAPLATFORM_HOME/roles)")
+    roles.set_defaults(func=cmd_setup_roles)
     dbt = sub.add_parser("dbt", help="run a dbt command on the platform's project, e.g. `dataplatform dbt build`")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     dbt.set_defaults(func=cmd_dbt)

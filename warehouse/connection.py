@@ -1,12 +1,16 @@
 """How every process reaches the warehouse: the URL the `dataplatform` command exported, the same
-connection handed to dlt and dbt (profiles.yml reads DATAPLATFORM_PG_*), and advisory-lock keys."""
+connection handed to dlt and dbt (profiles.yml reads DATAPLATFORM_PG_*), and advisory-lock keys.
+
+Every connection the platform opens uses the owner role (warehouse/roles.py): the embedded server's
+superuser URL is exchanged for the owner's here; an external URL is used as given (the operator gives the
+owner's, see `dataplatform setup-roles`)."""
 
 from __future__ import annotations
 
 import os
 import zlib
 
-from warehouse.embedded import DATABASE_URL_ENV, connection_params
+from warehouse.embedded import DATABASE_URL_ENV, EmbeddedPostgres, connection_params, state_dir
 
 
 class NoWarehouseError(RuntimeError):
@@ -24,8 +28,21 @@ def warehouse_url() -> str:
     return url
 
 
+def embedded_server() -> EmbeddedPostgres:
+    """The embedded server of this process's state folder (whether or not it was ever started)."""
+    return EmbeddedPostgres(state_dir() / "postgres")
+
+
+def platform_url(url: str) -> str:
+    """The URL the platform connects with: for the embedded server's superuser URL, the owner role's URL
+    on the same database; any other URL as given."""
+    return embedded_server().owner_url_for(url) or url
+
+
 def export_warehouse_env(url: str) -> None:
-    """Make the warehouse reachable by everything this process starts: dlt, dbt (profiles.yml) and Dagster."""
+    """Make the warehouse reachable by everything this process starts: dlt, dbt (profiles.yml) and Dagster,
+    all as the owner role when `url` is the embedded server's superuser URL (see platform_url)."""
+    url = platform_url(url)
     params = connection_params(url)
     os.environ[DATABASE_URL_ENV] = url
     os.environ["DATAPLATFORM_PG_HOST"] = str(params["host"])

