@@ -17,30 +17,13 @@ from pathlib import Path
 import yaml
 
 from metadata.catalog import Catalog
-from metadata.columns import BATCH_COLUMNS, LANDING_COLUMNS, Column, SystemColumn, json_path_literal
+from metadata.columns import BATCH_COLUMNS, LANDING_COLUMNS, SILVER_COLUMNS, Column, SystemColumn, json_path_literal
 from metadata.models import Entity, ExplodePattern
 from metadata.naming import dbt_model_name, landing_table
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 HEADER = "-- Generated from metadata by `dataplatform generate`: do not edit.\n"
 YAML_HEADER = "# Generated from metadata by `dataplatform generate`: do not edit.\n"
-
-# What the scd2_history materialization (macros/silver.sql) adds after the entity's columns, in table order.
-SILVER_COLUMNS: tuple[SystemColumn, ...] = (
-    SystemColumn("_scd2_hash", "text", "md5 of the version's SCD2 attributes: a new batch with another hash for the "
-                 "key closes this version and opens a new one."),
-    SystemColumn("valid_from", "timestamptz", "Batch timestamp from which this version holds (inclusive)."),
-    SystemColumn("valid_to", "timestamptz", "Batch timestamp up to which this version held (exclusive); null for the "
-                 "current version of the key."),
-    SystemColumn("_opened_by_batch_id", "bigint", "Batch that opened this version."),
-    SystemColumn("_closed_by_batch_id", "bigint", "Batch that closed this version (the key changed or, for a full "
-                 "load, was missing from it); null while current."),
-    SystemColumn("_modified_by_batch_id", "bigint", "Last batch that changed this row (opened or closed it, or "
-                 "overwrote an SCD1 attribute)."),
-    SystemColumn("_modified_by_run_id", "text", "Run that last changed this row (the Dagster run id, or dbt's "
-                 "invocation id outside Dagster)."),
-)
-
 
 def _jinja(value: object) -> str:
     """A Jinja literal for lists/dicts of strings, numbers and booleans (Jinja reads JSON's true/false)."""
