@@ -169,7 +169,8 @@ def _check_systems(systems: list[System], store: SecretStore, problems: list[Pro
         except ValidationError as err:
             for e in err.errors():
                 where = ".".join(["connection", *map(str, e["loc"][1:])])  # [0] is the type tag
-                problems.append(Problem(f, obj, where, e["msg"]))
+                value = f" (got {e['input']!r})" if isinstance(e["input"], (str, int, float, bool)) else ""
+                problems.append(Problem(f, obj, where, e["msg"] + value))
         for key in secret_keys(s.connection):
             if not store.has(key):
                 problems.append(Problem(f, obj, "connection", f"secret {key!r} is missing: {store.describe(key)}"))

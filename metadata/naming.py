@@ -12,16 +12,17 @@ MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are sile
 _NOT_IDENTIFIER = re.compile(r"[^a-z0-9_]+")
 
 # What one key of a JSON path may be (a field's alias or name in an entity model, a segment of an explode
-# pattern's `list_path`): ASCII letters, digits, '_' and '-', words separated by single spaces, at most
-# 128 characters. Every path reaches SQL escaped (metadata.columns.json_path_literal) whatever it holds;
-# this rule is the second line: a key that could only be meant to break out of a literal or a template
+# pattern's `list_path`): words of ASCII letters, digits and '_', joined by single '-' or single spaces,
+# at most 128 characters ('Owner-ID', 'First Name', '1st'). Every path reaches SQL escaped
+# (metadata.columns.json_path_literal) whatever it holds; this rule is the second line: a key that could only
+# be meant to break out of a literal or a template
 # (quotes, ';', comment markers, '$$', braces, backslashes, control characters, look-alike letters from
 # other alphabets) is refused by `validate` before anything reaches the warehouse.
-PATH_SEGMENT_PATTERN = r"[A-Za-z0-9_-]+( [A-Za-z0-9_-]+)*"
+PATH_SEGMENT_PATTERN = r"[A-Za-z0-9_]+([ -][A-Za-z0-9_]+)*"
 MAX_PATH_SEGMENT_CHARS = 128
 _PATH_SEGMENT = re.compile(PATH_SEGMENT_PATTERN)
 PATH_SEGMENT_RULE = (
-    "a JSON key here may hold only ASCII letters, digits, '_' and '-', words separated by single spaces, "
+    "a JSON key here may hold only ASCII letters, digits and '_', in words joined by a single '-' or space, "
     f"at most {MAX_PATH_SEGMENT_CHARS} characters"
 )
 
