@@ -3,7 +3,7 @@ where metadata holds free text, written into the generated dbt files so that it 
 
 Each case edits a private copy of the bundled declarations (as tests/unit/test_metadata.py does) and
 asserts the one problem it causes. The end-to-end half (a run with hostile text that validate accepts,
-and a key called `user`) is tests/e2e/test_hostile_metadata.py.
+and a key called `user`) is tests/e2e/test_hostile_run.py.
 """
 
 from __future__ import annotations
@@ -330,7 +330,7 @@ def test_position_is_an_ordinary_name_where_items_have_a_key(folder: Path, store
 
 def test_sql_keywords_are_ordinary_column_names(folder: Path, store: EnvSecretStore,
                                                 model_module: Callable[[str, str], str]) -> None:
-    # Quoted everywhere, so `user`, `order` and `select` work (tests/e2e/test_hostile_metadata.py runs them).
+    # Quoted everywhere, so `user`, `order` and `select` work (tests/e2e/test_hostile_run.py runs them).
     module = model_module("keywords", """
         from pydantic import Field
 
