@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import psycopg
+from psycopg import sql
 
 from audit.entities import layer_counts
 from metadata.catalog import Catalog
@@ -26,9 +27,11 @@ def print_summary(url: str, catalog: Catalog, outcome: RunOutcome, *, echo: Call
                 bronze = counts.get(("bronze", entity.name), (0, 0, 0, 0))[1]
                 _, new, changed, deleted = counts.get(("silver", entity.name), (0, 0, 0, 0))
                 table = catalog.table(entity)
+                relation = sql.Identifier("silver", table)
+                exists = conn.execute("select to_regclass(%s)", (relation.as_string(conn),)).fetchone()[0]
                 versions, current = conn.execute(
-                    f'select count(*), count(*) filter (where valid_to is null) from silver."{table}"'
-                ).fetchone() if conn.execute("select to_regclass(%s)", (f"silver.{table}",)).fetchone()[0] else (0, 0)
+                    sql.SQL("select count(*), count(*) filter (where valid_to is null) from {}").format(relation)
+                ).fetchone() if exists else (0, 0)
                 echo(f"  {entity.name:<18}{landed:>8}{bronze:>8}{new:>13}{changed:>10}{deleted:>10}"
                      f"{versions:>10}{current:>9}")
         if conn.execute("select to_regclass('gold.owner_vehicles')").fetchone()[0]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from metadata.catalog import Catalog
-from metadata.columns import BATCH_COLUMNS, LANDING_COLUMNS, Column, SystemColumn, json_path_literal
+from metadata.columns import BATCH_COLUMNS, LANDING_COLUMNS, SILVER_COLUMNS, Column, SystemColumn, json_path_literal
 from metadata.models import Entity, ExplodePattern
 from metadata.naming import dbt_model_name, landing_table
 
@@ -25,31 +25,25 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 HEADER = "-- Generated from metadata by `dataplatform generate`: do not edit.\n"
 YAML_HEADER = "# Generated from metadata by `dataplatform generate`: do not edit.\n"
 
-# What the scd2_history materialization (macros/silver.sql) adds after the entity's columns, in table order.
-SILVER_COLUMNS: tuple[SystemColumn, ...] = (
-    SystemColumn("_scd2_hash", "text", "md5 of the version's SCD2 attributes: a new batch with another hash for the "
-                 "key closes this version and opens a new one."),
-    SystemColumn("valid_from", "timestamptz", "Batch timestamp from which this version holds (inclusive)."),
-    SystemColumn("valid_to", "timestamptz", "Batch timestamp up to which this version held (exclusive); null for the "
-                 "current version of the key."),
-    SystemColumn("_opened_by_batch_id", "bigint", "Batch that opened this version."),
-    SystemColumn("_closed_by_batch_id", "bigint", "Batch that closed this version (the key changed or, for a full "
-                 "load, was missing from it); null while current."),
-    SystemColumn("_modified_by_batch_id", "bigint", "Last batch that changed this row (opened or closed it, or "
-                 "overwrote an SCD1 attribute)."),
-    SystemColumn("_modified_by_run_id", "text", "Run that last changed this row (the Dagster run id, or dbt's "
-                 "invocation id outside Dagster)."),
-)
-
-
 def _jinja(value: object) -> str:
-    """A Jinja literal for lists/dicts of strings, numbers and booleans (Jinja reads JSON's true/false)."""
-    return json.dumps(value)
+    """A Jinja literal for a string, or lists/dicts of strings, numbers and booleans (Jinja reads JSON's
+    true/false). Every metadata value written into a model file goes through here: inside a JSON string a
+    quote is escaped and braces are only characters, so no value can end the `{{ ... }}` it sits in."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _text(text: str) -> str:
+    """A description as dbt shows it: dbt renders descriptions as Jinja (with env_var and the like), so
+    each '{' is written as a Jinja expression that renders '{'; the manifest, the docs and the Dagster UI
+    then show the text exactly as declared, and no description can run or read anything."""
+    return text.replace("{", "{{ '{' }}")
 
 
 def _column(name: str, data_type: str, description: str, tests: list[str] | None = None) -> dict[str, object]:
-    """One column's properties; `data_tests` only where the column is tested."""
-    return {"name": name, "description": description, "data_type": data_type} | ({"data_tests": tests} if tests else {})
+    """One column's properties; `data_tests` only where the column is tested. `quote: true` makes dbt's
+    generic tests quote the name (a column may be called `user` or `order`)."""
+    return ({"name": name, "description": _text(description), "data_type": data_type, "quote": True}
+            | ({"data_tests": tests} if tests else {}))
 
 
 def _system_columns(columns: tuple[SystemColumn, ...], tested: tuple[str, ...] = ()) -> list[dict[str, object]]:
@@ -66,8 +60,9 @@ def _sources(catalog: Catalog) -> dict[str, object]:
     tables = [
         {
             "name": landing_table(s.id, endpoint),
-            "description": f"What system {s.id}, {s.name}, returned from its endpoint `{endpoint}`, as-is: one row "
-            "per record, the record in `payload`, with the batch columns that link it to the audit tables.",
+            "description": _text(f"What system {s.id}, {s.name}, returned from its endpoint `{endpoint}`, as-is: one "
+                                 "row per record, the record in `payload`, with the batch columns that link it to "
+                                 "the audit tables."),
             "loaded_at_field": "_loaded_at",
             "columns": _system_columns(tuple(LANDING_COLUMNS.values())),
         }
@@ -84,18 +79,18 @@ def _bronze(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
     sql = (
         HEADER
         + "{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='_batch_id',\n"
-        + f"          alias='{catalog.table(entity)}', on_schema_change='append_new_columns',\n"
+        + f"          alias={_jinja(catalog.table(entity))}, on_schema_change='append_new_columns',\n"
         + "          indexes=[{'columns': ['_batch_id']}, {'columns': ['_loaded_at']}]) }}\n"
         + "{{ bronze_entity(\n"
-        + f"    source('landing', '{catalog.landing_table(entity)}'),\n"
-        + f"    pattern='{pattern.type}', system_id='{entity.system_id}', entity='{entity.name}',\n"
+        + f"    source('landing', {_jinja(catalog.landing_table(entity))}),\n"
+        + f"    pattern={_jinja(pattern.type)}, system_id={_jinja(entity.system_id)}, entity={_jinja(entity.name)},\n"
         + f"    list_path_sql={_jinja(json_path_literal(list_path.split('.'))) if list_path else 'none'},\n"
         + f"    columns={_jinja([c.macro_args() for c in columns])}\n"
         + ") }}\n"
     )
     model = {
         "name": dbt_model_name("bronze", entity.system_id, entity.name),
-        "description": f"{entity.description} Bronze ({pattern.type}), append-only, one set of rows per batch.",
+        "description": _text(f"{entity.description} Bronze ({pattern.type}), append-only, one set of rows per batch."),
         "columns": _system_columns(BATCH_COLUMNS, tested=("_batch_id",)) + _entity_columns(columns),
     }
     return sql, {"version": 2, "models": [model]}
@@ -109,10 +104,11 @@ def _silver(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
     sql = (
         HEADER
         + "{{ config(materialized='scd2_history',\n"
-        + f"          alias='{catalog.table(entity)}', system_id='{entity.system_id}', entity='{entity.name}',\n"
-        + f"          load_type='{entity.load_type}', primary_key={_jinja(key)}, scd1_columns={_jinja(scd1)}) }}}}\n"
+        + f"          alias={_jinja(catalog.table(entity))}, system_id={_jinja(entity.system_id)},\n"
+        + f"          entity={_jinja(entity.name)}, load_type={_jinja(entity.load_type)},\n"
+        + f"          primary_key={_jinja(key)}, scd1_columns={_jinja(scd1)}) }}}}\n"
         + "{{ silver_stage(\n"
-        + f"    ref('{dbt_model_name('bronze', entity.system_id, entity.name)}'),\n"
+        + f"    ref({_jinja(dbt_model_name('bronze', entity.system_id, entity.name))}),\n"
         + f"    primary_key={_jinja(key)},\n"
         + f"    columns={_jinja([c.name for c in columns])},\n"
         + f"    scd2_columns={_jinja(scd2)}\n"
@@ -120,8 +116,8 @@ def _silver(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
     )
     model = {
         "name": dbt_model_name("silver", entity.system_id, entity.name),
-        "description": f"{entity.description} Silver: SCD2 history ({entity.load_type} load); "
-        f"SCD1 attributes: {', '.join(scd1) or 'none'}.",
+        "description": _text(f"{entity.description} Silver: SCD2 history ({entity.load_type} load); "
+                             f"SCD1 attributes: {', '.join(scd1) or 'none'}."),
         "data_tests": [
             {"one_current_version": {"arguments": {"primary_key": key}}},
             {"versions_do_not_overlap": {"arguments": {"primary_key": key}}},

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from metadata.columns import Column, bronze_columns
+from metadata.columns import POSITION_COLUMN, Column, bronze_columns, reserved_problem
 from metadata.entity_model import EntityModelError
 from metadata.models import (
     CONNECTION_MODELS,
@@ -30,7 +30,7 @@ from metadata.models import (
     SystemsFile,
     parse_connection,
 )
-from metadata.naming import entity_table, identifier_problem, landing_table
+from metadata.naming import entity_table, identifier_problem, landing_table, path_segment_problem
 from secret_store.base import SecretStore, secret_keys
 from secret_store.env import EnvSecretStore
 
@@ -169,7 +169,8 @@ def _check_systems(systems: list[System], store: SecretStore, problems: list[Pro
         except ValidationError as err:
             for e in err.errors():
                 where = ".".join(["connection", *map(str, e["loc"][1:])])  # [0] is the type tag
-                problems.append(Problem(f, obj, where, e["msg"]))
+                value = f" (got {e['input']!r})" if isinstance(e["input"], (str, int, float, bool)) else ""
+                problems.append(Problem(f, obj, where, e["msg"] + value))
         for key in secret_keys(s.connection):
             if not store.has(key):
                 problems.append(Problem(f, obj, "connection", f"secret {key!r} is missing: {store.describe(key)}"))
@@ -230,11 +231,32 @@ def _derive_columns(catalog: Catalog, e: Entity, problems: list[Problem]) -> Non
         return
     if not any(c.primary_key for c in columns):
         problems.append(Problem(f, obj, "model", f"{e.model} declares no primary key; mark one field Key[...]"))
+    generates_position = any(c.source == "position" for c in columns)
+    reserved: set[str] = set()
     for c in columns:
-        why = identifier_problem(c.name) or (c.name.startswith("_") and "starts with '_', reserved for system columns")
+        where = f"model.{'.'.join(c.path)}"
+        if c.source == "position":
+            continue
+        if isinstance(pattern, ExplodePattern) and c.source == "record":
+            # The parent's key columns: checked (and reported) on the parent, except a clash with `position`.
+            if generates_position and c.name == POSITION_COLUMN:
+                why = reserved_problem(c.name, generates_position=True)
+                problems.append(Problem(f, obj, where, f"the parent's key column {why}"))
+                reserved.add(c.name)
+            continue
+        why = next((w for w in map(path_segment_problem, c.path) if w), None)
         if why:
-            problems.append(Problem(f, obj, f"model.{'.'.join(c.path)}", f"column name {why}"))
-    for dup in _duplicates([c.name for c in columns]):
+            problems.append(Problem(f, obj, where, f"field alias or name {why}"))
+            continue
+        why = identifier_problem(c.name)
+        if why:
+            problems.append(Problem(f, obj, where, f"column name {why}"))
+            continue
+        why = reserved_problem(c.name, generates_position=generates_position)
+        if why:
+            problems.append(Problem(f, obj, where, f"column name {why}"))
+            reserved.add(c.name)  # its clash with the platform's column is that problem, not a second one
+    for dup in _duplicates([c.name for c in columns if c.name not in reserved]):
         problems.append(Problem(f, obj, "model", f"two attributes map to the column {dup!r}; rename one"))
     catalog.columns[e.name] = columns
 

@@ -88,6 +88,41 @@ LANDING_COLUMNS: dict[str, SystemColumn] = {
     c.name: c
     for c in (*BATCH_COLUMNS, SystemColumn("payload", "jsonb", "The record exactly as the source returned it (JSON)."))
 }
+# What the scd2_history materialization (dbt_project/macros/silver.sql) adds after the entity's columns, in
+# table order.
+SILVER_COLUMNS: tuple[SystemColumn, ...] = (
+    SystemColumn("_scd2_hash", "text", "md5 of the version's SCD2 attributes: a new batch with another hash for the "
+                 "key closes this version and opens a new one."),
+    SystemColumn("valid_from", "timestamptz", "Batch timestamp from which this version holds (inclusive)."),
+    SystemColumn("valid_to", "timestamptz", "Batch timestamp up to which this version held (exclusive); null for the "
+                 "current version of the key."),
+    SystemColumn("_opened_by_batch_id", "bigint", "Batch that opened this version."),
+    SystemColumn("_closed_by_batch_id", "bigint", "Batch that closed this version (the key changed or, for a full "
+                 "load, was missing from it); null while current."),
+    SystemColumn("_modified_by_batch_id", "bigint", "Last batch that changed this row (opened or closed it, or "
+                 "overwrote an SCD1 attribute)."),
+    SystemColumn("_modified_by_run_id", "text", "Run that last changed this row (the Dagster run id, or dbt's "
+                 "invocation id outside Dagster)."),
+)
+# Column names the platform uses for its own columns in some layer; an entity's column may not take one.
+# Besides these, every name starting with '_' is kept for the platform (the quality gate's `_record_no`,
+# `_item_no`, `_type_<n>`, names added later). `position` is reserved where the platform generates it: in
+# an exploded entity whose items have no key of their own (see bronze_columns).
+RESERVED_COLUMNS: frozenset[str] = frozenset(
+    c.name for c in (*LANDING_COLUMNS.values(), *SILVER_COLUMNS)
+)
+
+
+def reserved_problem(name: str, *, generates_position: bool = False) -> str | None:
+    """Why an entity's column may not be called `name` (the platform's own column), or None."""
+    if name in RESERVED_COLUMNS:
+        return f"{name!r} is reserved for the platform's own column of that name; rename the field (Field(alias=...))"
+    if name.startswith("_"):
+        return f"{name!r} starts with '_', reserved for the platform's own columns; rename the field"
+    if generates_position and name == POSITION_COLUMN:
+        return (f"{name!r} is reserved here: the platform generates it for list items without a key of their own; "
+                "rename the field or mark the item's key Key[...]")
+    return None
 
 
 def _described(attr: Attribute, source: Literal["record", "item"]) -> str:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator, model_validator
 
+from metadata.naming import path_segment_problem
+
+# Names that end up in SQL, dbt or file names are restricted to plain ASCII (see the README's "Metadata is
+# not code"): a system id, an entity / endpoint / action name, and an entity model reference.
 SYSTEM_ID_PATTERN = r"^[A-Z]{3}[0-9]{2}$"
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+MODEL_REF_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 SystemId = Annotated[str, StringConstraints(pattern=SYSTEM_ID_PATTERN)]
@@ -89,6 +94,15 @@ class ExplodePattern(_Strict):
     )
     parent_entity: Name
 
+    @field_validator("list_path")
+    @classmethod
+    def _segments(cls, value: str) -> str:
+        for segment in value.split("."):
+            why = path_segment_problem(segment)
+            if why:
+                raise ValueError(f"path segment {why}; separate segments with '.'")
+        return value
+
 
 BronzePattern = Annotated[CopyPattern | FlattenPattern | ExplodePattern, Field(discriminator="type")]
 
@@ -146,8 +160,8 @@ class Entity(_Strict):
     load_type: Literal["full", "delta"]
     landing_entity: Name = Field(description="the system endpoint this entity is extracted from")
     bronze_pattern: BronzePattern
-    model: Annotated[str, StringConstraints(pattern=r"^[\w.]+:\w+$")] = Field(
-        description="'module:Class' of the entity's Pydantic model"
+    model: Annotated[str, StringConstraints(pattern=MODEL_REF_PATTERN)] = Field(
+        description="'module:Class' of the entity's Pydantic model (ASCII: letters, digits, '_', dots between modules)"
     )
     quality: QualityChecks = Field(
         default_factory=QualityChecks,

@@ -29,7 +29,7 @@ select
     landing._loaded_at,
     landing._record_no,
     {%- for column in columns %}
-    {{ bronze_column(column) }} as {{ adapter.quote(column.name) }}{{ "," if not loop.last }}
+    {{ bronze_column(column) }} as {{ quote_identifier(column.name) }}{{ "," if not loop.last }}
     {%- endfor %}
 from {{ landing_relation }} as landing
 {%- if pattern == 'explode' %}
@@ -45,5 +45,6 @@ where landing._batch_id not in ({{ quality_failed_batches(system_id, entity) }})
 {#- Batches the quality gate stopped for this entity (audit.latest_gate_result: its latest word). -#}
 {% macro quality_failed_batches(system_id, entity) -%}
     select gate.batch_id from audit.latest_gate_result as gate
-    where gate.system_id = '{{ system_id }}' and gate.entity = '{{ entity }}' and gate.status = 'failed'
+    where gate.system_id = {{ sql_literal(system_id) }} and gate.entity = {{ sql_literal(entity) }}
+      and gate.status = 'failed'
 {%- endmacro %}

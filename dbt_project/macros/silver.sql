@@ -19,21 +19,21 @@
 {%- endmacro %}
 
 {% macro postgres__silver_stage(bronze_relation, primary_key, columns, scd2_columns) %}
-select distinct on (_batch_id, {{ primary_key | join(', ') }})
+select distinct on (_batch_id, {{ quote_identifiers(primary_key) }})
     _batch_id,
     _batch_timestamp,
     {%- for column in columns %}
-    {{ adapter.quote(column) }},
+    {{ quote_identifier(column) }},
     {%- endfor %}
-    md5(cast(row({% for column in scd2_columns %}{{ adapter.quote(column) }}{{ ", " if not loop.last }}{% else %}''{% endfor %}) as text)) as _scd2_hash
+    md5(cast(row({% for column in scd2_columns %}{{ quote_identifier(column) }}{{ ", " if not loop.last }}{% else %}''{% endfor %}) as text)) as _scd2_hash
 from {{ bronze_relation }}
-order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
+order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
 {% endmacro %}
 
 
 {% macro _key_match(left, right, primary_key) -%}
     {%- for key in primary_key -%}
-        {{ left }}.{{ adapter.quote(key) }} = {{ right }}.{{ adapter.quote(key) }}{{ " and " if not loop.last }}
+        {{ left }}.{{ quote_identifier(key) }} = {{ right }}.{{ quote_identifier(key) }}{{ " and " if not loop.last }}
     {%- endfor -%}
 {%- endmacro %}
 
@@ -65,13 +65,13 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
     {% endcall %}
     {%- set data_columns = load_result('probe')['table'].rows -%}
     {%- set quoted_columns = [] -%}
-    {%- for column in data_columns -%}{%- do quoted_columns.append(adapter.quote(column[0])) -%}{%- endfor -%}
+    {%- for column in data_columns -%}{%- do quoted_columns.append(quote_identifier(column[0])) -%}{%- endfor -%}
 
     {%- if load_cached_relation(this) is none %}
         {% call statement('create_target') %}
             create table {{ target }} (
                 {%- for column in data_columns %}
-                {{ adapter.quote(column[0]) }} {{ column[1] }},
+                {{ quote_identifier(column[0]) }} {{ column[1] }},
                 {%- endfor %}
                 valid_from timestamptz not null,
                 valid_to timestamptz,
@@ -80,21 +80,21 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
                 _modified_by_batch_id bigint not null,
                 _modified_by_run_id text not null
             );
-            create unique index on {{ target }} ({{ primary_key | join(', ') }}) where valid_to is null;
-            create index on {{ target }} ({{ primary_key | join(', ') }}, valid_from);
+            create unique index on {{ target }} ({{ quote_identifiers(primary_key) }}) where valid_to is null;
+            create index on {{ target }} ({{ quote_identifiers(primary_key) }}, valid_from);
         {% endcall %}
     {%- else %}
         {#- A new attribute in the entity model becomes a new column; old versions hold null. -#}
         {%- set existing_names = adapter.get_columns_in_relation(target) | map(attribute='name') | list -%}
         {%- for column in data_columns if column[0] not in existing_names %}
             {% call statement('add_column_' ~ column[0]) %}
-                alter table {{ target }} add column {{ adapter.quote(column[0]) }} {{ column[1] }};
+                alter table {{ target }} add column {{ quote_identifier(column[0]) }} {{ column[1] }};
             {% endcall %}
         {%- endfor %}
     {%- endif %}
 
     {%- set entity_filter -%}
-        system_id = '{{ system_id }}' and entity = '{{ entity }}'
+        system_id = {{ sql_literal(system_id) }} and entity = {{ sql_literal(entity) }}
     {%- endset -%}
 
     {#- Replay (dataplatform replay): back silver out to its state before the batch, inside this same
@@ -118,7 +118,7 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
                (select batch_timestamp from last_applied) as last_applied_timestamp,
                (select batch_id from last_applied) as last_applied_batch
         from audit.landed_batch as landed
-        where landed.system_id = '{{ system_id }}'
+        where landed.system_id = {{ sql_literal(system_id) }}
           and not exists (select 1 from applied where applied.batch_id = landed.batch_id)
           and landed.batch_id not in ({{ quality_failed_batches(system_id, entity) }})
         order by landed.batch_timestamp, landed.batch_id
@@ -127,7 +127,7 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
 
     {%- for batch in pending.rows %}
         {%- set batch_id = batch[0] -%}
-        {%- set batch_ts = "cast('" ~ batch[1] ~ "' as timestamptz)" -%}
+        {%- set batch_ts = "cast(" ~ sql_literal(batch[1]) ~ " as timestamptz)" -%}
         {%- if batch[2] is not none and (batch[2] | string) >= (batch[1] | string) -%}
             {{ exceptions.raise_compiler_error(
                 "silver." ~ this.identifier ~ ": batch " ~ batch_id ~ " (" ~ batch[1] ~ ") is older than batch "
@@ -138,7 +138,7 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
         {% call statement('stage_' ~ batch_id) %}
             create temporary table __dp_stage on commit drop as
             select * from ({{ sql }}) as stage where stage._batch_id = {{ batch_id }};
-            create index on __dp_stage ({{ primary_key | join(', ') }});
+            create index on __dp_stage ({{ quote_identifiers(primary_key) }});
             analyze __dp_stage;
         {% endcall %}
         {% call statement('records_in_' ~ batch_id, fetch_result=True) %}
@@ -150,21 +150,21 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
         {% call statement('update_' ~ batch_id) %}
             update {{ target }} as t set
                 {%- for column in scd1_columns %}
-                {{ adapter.quote(column) }} = s.{{ adapter.quote(column) }},
+                {{ quote_identifier(column) }} = s.{{ quote_identifier(column) }},
                 {%- endfor %}
                 valid_to = case when t.valid_to is null and t._scd2_hash <> s._scd2_hash then {{ batch_ts }} else t.valid_to end,
                 _closed_by_batch_id = case when t.valid_to is null and t._scd2_hash <> s._scd2_hash
                     then {{ batch_id }} else t._closed_by_batch_id end,
                 _modified_by_batch_id = {{ batch_id }},
-                _modified_by_run_id = '{{ run_id }}'
+                _modified_by_run_id = {{ sql_literal(run_id) }}
             from __dp_stage as s
             where {{ _key_match('t', 's', primary_key) }}
               and ((t.valid_to is null and t._scd2_hash <> s._scd2_hash)
               {%- if scd1_columns %}
                    or (
-                    {%- for column in scd1_columns -%}t.{{ adapter.quote(column) }}{{ ", " if not loop.last }}{%- endfor -%}
+                    {%- for column in scd1_columns -%}t.{{ quote_identifier(column) }}{{ ", " if not loop.last }}{%- endfor -%}
                    ) is distinct from (
-                    {%- for column in scd1_columns -%}s.{{ adapter.quote(column) }}{{ ", " if not loop.last }}{%- endfor -%}
+                    {%- for column in scd1_columns -%}s.{{ quote_identifier(column) }}{{ ", " if not loop.last }}{%- endfor -%}
                    )
               {%- endif %})
         {% endcall %}
@@ -178,7 +178,7 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
                     valid_to = {{ batch_ts }},
                     _closed_by_batch_id = {{ batch_id }},
                     _modified_by_batch_id = {{ batch_id }},
-                    _modified_by_run_id = '{{ run_id }}'
+                    _modified_by_run_id = {{ sql_literal(run_id) }}
                 where t.valid_to is null
                   and not exists (select 1 from __dp_stage as s where {{ _key_match('t', 's', primary_key) }})
             {% endcall %}
@@ -189,7 +189,7 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
             insert into {{ target }} ({{ quoted_columns | join(', ') }}, valid_from, valid_to,
                 _opened_by_batch_id, _modified_by_batch_id, _modified_by_run_id)
             select {% for name in quoted_columns %}s.{{ name }}, {% endfor %}{{ batch_ts }}, null,
-                {{ batch_id }}, {{ batch_id }}, '{{ run_id }}'
+                {{ batch_id }}, {{ batch_id }}, {{ sql_literal(run_id) }}
             from __dp_stage as s
             where not exists (
                 select 1 from {{ target }} as t where {{ _key_match('t', 's', primary_key) }} and t.valid_to is null)
@@ -200,9 +200,9 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
             insert into audit.entity_layer_run
                 (batch_id, system_id, entity, layer, status, started_at, ended_at, batch_timestamp,
                  records_in, inserted, updated, deleted, dagster_run_id)
-            values ({{ batch_id }}, '{{ system_id }}', '{{ entity }}', 'silver', 'succeeded', now(), clock_timestamp(),
+            values ({{ batch_id }}, {{ sql_literal(system_id) }}, {{ sql_literal(entity) }}, 'silver', 'succeeded', now(), clock_timestamp(),
                     {{ batch_ts }}, {{ load_result('records_in_' ~ batch_id)['table'].rows[0][0] }},
-                    {{ inserted }}, {{ updated }}, {{ deleted }}, '{{ run_id }}');
+                    {{ inserted }}, {{ updated }}, {{ deleted }}, {{ sql_literal(run_id) }});
             drop table __dp_stage;
         {% endcall %}
     {%- endfor %}
@@ -223,6 +223,10 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
     attributes get the values of the latest batch before it, and the audit rows of the backed-out
     batches become 'rolled_back' so those batches are pending again. -#}
 {% macro _silver_rewind(target, stage_sql, from_batch, primary_key, scd1_columns, entity_filter) %}
+    {%- if not (from_batch | string).isdigit() -%}
+        {{ exceptions.raise_compiler_error("replay: the batch to replay from must be a batch id (a whole number), got "
+                                           ~ (from_batch | tojson)) }}
+    {%- endif -%}
     {%- call statement('replay_from', fetch_result=True) -%}
         select cast(min(batch_timestamp) as text) from audit.system_run where batch_id = {{ from_batch }}
     {%- endcall -%}
@@ -230,21 +234,21 @@ order by _batch_id, {{ primary_key | join(', ') }}, _record_no desc
     {%- if from_ts is none -%}
         {{ exceptions.raise_compiler_error("replay: there is no batch " ~ from_batch ~ " in audit.system_run") }}
     {%- endif -%}
-    {%- set ts = "cast('" ~ from_ts ~ "' as timestamptz)" -%}
+    {%- set ts = "cast(" ~ sql_literal(from_ts) ~ " as timestamptz)" -%}
     {% call statement('rewind') %}
         delete from {{ target }} where valid_from >= {{ ts }};
         update {{ target }} set valid_to = null, _closed_by_batch_id = null where valid_to >= {{ ts }};
         {%- if scd1_columns %}
         update {{ target }} as t set
             {%- for column in scd1_columns %}
-            {{ adapter.quote(column) }} = p.{{ adapter.quote(column) }}{{ "," if not loop.last }}
+            {{ quote_identifier(column) }} = p.{{ quote_identifier(column) }}{{ "," if not loop.last }}
             {%- endfor %}
         from (
-            select distinct on ({{ primary_key | join(', ') }}) *
+            select distinct on ({{ quote_identifiers(primary_key) }}) *
             from ({{ stage_sql }}) as s
             where s._batch_id in (
                 select batch_id from audit.silver_applied_batch where {{ entity_filter }} and batch_timestamp < {{ ts }})
-            order by {{ primary_key | join(', ') }}, s._batch_timestamp desc, s._batch_id desc
+            order by {{ quote_identifiers(primary_key) }}, s._batch_timestamp desc, s._batch_id desc
         ) as p
         where {{ _key_match('t', 'p', primary_key) }};
         {%- endif %}

@@ -5,7 +5,7 @@
     {%- set setting = env_var('DATAPLATFORM_FAULT_PAUSE', '') -%}
     {%- if setting.split(':')[0] == point %}
         {% call statement('fault_pause_' ~ point) %}
-            select pg_sleep({{ setting.split(':')[1] }}) /* dataplatform_fault:{{ point }} */
+            select pg_sleep({{ setting.split(':')[1] | float }}) /* dataplatform_fault:{{ point }} */
         {% endcall %}
     {%- endif %}
 {% endmacro %}

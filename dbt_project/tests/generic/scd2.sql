@@ -1,9 +1,9 @@
 {#- At most one open version (valid_to is null) per key. -#}
 {% test one_current_version(model, primary_key) %}
-select {{ primary_key | join(', ') }}, count(*) as open_versions
+select {{ quote_identifiers(primary_key) }}, count(*) as open_versions
 from {{ model }}
 where valid_to is null
-group by {{ primary_key | join(', ') }}
+group by {{ quote_identifiers(primary_key) }}
 having count(*) > 1
 {% endtest %}
 
@@ -12,8 +12,8 @@ having count(*) > 1
 select *
 from (
     select
-        {{ primary_key | join(', ') }}, valid_from, valid_to,
-        lead(valid_from) over (partition by {{ primary_key | join(', ') }} order by valid_from) as next_valid_from
+        {{ quote_identifiers(primary_key) }}, valid_from, valid_to,
+        lead(valid_from) over (partition by {{ quote_identifiers(primary_key) }} order by valid_from) as next_valid_from
     from {{ model }}
 ) as versions
 where (valid_to is not null and valid_to <= valid_from)
