@@ -24,6 +24,7 @@ from psycopg import sql
 from ingestion.connectors import connector_for
 from metadata.models import Connection, System
 from metadata.naming import landing_table
+from warehouse.files import private_folder
 
 LANDING_SCHEMA = "landing"
 LOADER_FILE_FORMAT = "csv"  # Arrow tables -> CSV files -> PostgreSQL COPY
@@ -112,6 +113,10 @@ def landing_pipeline(system_id: str, url: str, *, pipelines_dir: Path) -> dlt.Pi
     # dlt gzips its intermediate files by default: CPU spent on files that are deleted right after.
     for stage in ("data_writer", "normalize.data_writer", "extract.data_writer"):
         dlt.config[f"{stage}.disable_compression"] = True
+    # dlt keeps a loaded package's files (the landed records, names and emails) unless told otherwise:
+    # once the rows are in the warehouse, the copies on disk are only a liability.
+    dlt.config["load.delete_completed_jobs"] = True
+    private_folder(pipelines_dir)
     return dlt.pipeline(
         pipeline_name=f"landing_{system_id.lower()}",
         destination=dlt.destinations.postgres(credentials=url),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import zlib
 
+from secret_store.redact import remember_secret
 from warehouse.embedded import DATABASE_URL_ENV, connection_params
 
 
@@ -27,6 +28,7 @@ def warehouse_url() -> str:
 def export_warehouse_env(url: str) -> None:
     """Make the warehouse reachable by everything this process starts: dlt, dbt (profiles.yml) and Dagster."""
     params = connection_params(url)
+    remember_secret(str(params["password"]))  # masked in every message, even after the environment changes
     os.environ[DATABASE_URL_ENV] = url
     os.environ["DATAPLATFORM_PG_HOST"] = str(params["host"])
     os.environ["DATAPLATFORM_PG_PORT"] = str(params["port"])

