@@ -10,6 +10,7 @@ leaves nothing of its batch behind.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import dlt
 import psycopg
 import pyarrow as pa
 from dlt.extract.source import DltSource
+from dlt.pipeline.trace import TRACE_FILE_NAME
 from psycopg import sql
 
 from ingestion.connectors import connector_for
@@ -124,6 +126,19 @@ def landing_pipeline(system_id: str, url: str, *, pipelines_dir: Path) -> dlt.Pi
         pipelines_dir=str(pipelines_dir),
         progress="log",
     )
+
+
+def forget_run(pipeline: dlt.Pipeline, *, failed: bool = False) -> None:
+    """Leave nothing of a run's data on disk: dlt pickles the last run's trace (its errors' text, which
+    may quote a source's secret path, and the settings it resolved) into the pipeline's folder, and a
+    failed run leaves its packages (the records it had extracted) pending. The batch is landed again
+    from the source by the next run, so neither is needed (loaded packages' files: see landing_pipeline)."""
+    Path(pipeline.working_dir, TRACE_FILE_NAME).unlink(missing_ok=True)
+    if failed:
+        for folder in (Path(pipeline.working_dir) / "normalize" / "extracted",
+                       *(Path(pipeline.working_dir) / "load" / stage for stage in ("new", "normalized", "loaded"))):
+            for package in folder.glob("*") if folder.is_dir() else ():
+                shutil.rmtree(package, ignore_errors=True)
 
 
 def existing_tables(conn: psycopg.Connection, tables: list[str]) -> list[str]:

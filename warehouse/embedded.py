@@ -188,14 +188,12 @@ class EmbeddedPostgres:
             conf.write("\n# dataplatform\n" + "".join(f"{k} = {v}\n" for k, v in SETTINGS.items()))
 
     def _grant_passage(self, user: pwd.struct_passwd) -> None:
-        """Let the server's account reach its data without opening the state folder to anyone else: the
-        folders from `root` up to the state folder become 0710 with that account's group (warehouse.files);
-        the folders above the state folder get go+rx as before (they are the operator's, e.g. /home/x)."""
-        home = state_dir().absolute()
-        inside = [self.root, *(p for p in self.root.parents if p.is_relative_to(home))]
-        for folder in inside:
+        """Let the server's account reach its data without opening the state folder to anyone else: `root`
+        and the state folder holding it (`<state folder>/postgres`) become 0710 with that account's group
+        (warehouse.files); the folders above get go+rx as before (they are the operator's, e.g. /home/x)."""
+        for folder in (self.root, self.root.parent):
             private_folder(folder, passage_for=user)
-        pg_utils.ensure_prefix_permissions(inside[-1])
+        pg_utils.ensure_prefix_permissions(self.root.parent)
 
     def _start_server(self) -> None:
         """pg_ctl start -w on last time's port if it is still free (stable URLs), else on a new free one."""

@@ -28,6 +28,7 @@ from ingestion.landing import (
     Batch,
     count_batch_rows,
     delete_batches,
+    forget_run,
     index_batches,
     landing_pipeline,
     landing_source,
@@ -131,17 +132,20 @@ def _land_batch(context: dg.AssetExecutionContext, dlt: DagsterDltResource, cata
     MaskedLog(context).info(f"{system.id}: landing delivery {pending.source_ref} as batch {run.batch_id}")
     batch = Batch(run.batch_id, system.id, pending.source_ref, pending.timestamp, run_id, dt.datetime.now(dt.UTC))
     started = dt.datetime.now(dt.UTC)
+    pipeline = landing_pipeline(system.id, url, pipelines_dir=base_dir / "dlt")
     try:
         results = list(
             dlt.run(
                 context=context,
                 dlt_source=landing_source(system, batch=batch, connection=connection, base_dir=base_dir),
-                dlt_pipeline=landing_pipeline(system.id, url, pipelines_dir=base_dir / "dlt"),
+                dlt_pipeline=pipeline,
                 loader_file_format=LOADER_FILE_FORMAT,
             )
         )
+        forget_run(pipeline)
         pause_at("landing", marker_dir=base_dir)
     except Exception as err:
+        forget_run(pipeline, failed=True)
         delete_batches(conn, system, [run.batch_id])
         message = redact(f"landing failed, nothing of batch {run.batch_id} kept: {err}")[:4000]
         batches.finish_layer(conn, layer, "failed", message=message)
