@@ -24,7 +24,8 @@ from ingestion.test_system.generator import simulate, write_day
 
 pytestmark = pytest.mark.e2e
 
-DISK_ERROR = sqlalchemy.exc.OperationalError("INSERT INTO event_logs ...", {}, sqlite3.OperationalError("disk I/O error"))
+DISK_ERROR = sqlalchemy.exc.OperationalError("INSERT INTO event_logs ...", {},
+                                             sqlite3.OperationalError("disk I/O error"))
 
 
 def _fail_when(monkeypatch: pytest.MonkeyPatch, event_types: set[DagsterEventType]) -> None:
