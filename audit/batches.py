@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from secret_store.redact import redact_optional
+
 LAYERS = ("landing", "quality", "bronze", "silver", "gold")
 ABANDONED_MESSAGE = "abandoned: the run stopped before finishing (killed or crashed)"
 
@@ -110,7 +112,7 @@ def finish_layer(conn: psycopg.Connection, layer_run_id: int, status: str, *, me
         " entities_skipped = (select count(*) from audit.entity_layer_run e"
         "   where e.system_layer_run_id = l.system_layer_run_id and e.status = 'skipped')"
         " where system_layer_run_id = %s",
-        (status, message, layer_run_id),
+        (status, redact_optional(message), layer_run_id),
     )
 
 
@@ -133,7 +135,7 @@ def close_batch(conn: psycopg.Connection, run: SystemRun, status: str, *, messag
             entities_succeeded = (select count(*) from entity_status where not failed and not skipped)
         where system_run_id = %(id)s
         """,
-        {"id": run.system_run_id, "status": status, "message": message},
+        {"id": run.system_run_id, "status": status, "message": redact_optional(message)},
     )
 
 

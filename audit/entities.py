@@ -11,6 +11,7 @@ import datetime as dt
 import psycopg
 
 from audit.batches import SystemRun
+from secret_store.redact import redact_optional
 
 
 def record_entity(
@@ -35,7 +36,7 @@ def record_entity(
         " values (%s, %s, %s, %s, %s, %s, %s, coalesce(%s, clock_timestamp()), clock_timestamp(),"
         " %s, %s, %s, %s, %s, %s)",
         (layer_run_id, run.batch_id, run.batch_timestamp, run.system_id, entity, layer, status, started_at,
-         records_in, inserted, updated, deleted, dagster_run_id, message),
+         records_in, inserted, updated, deleted, dagster_run_id, redact_optional(message)),
     )
 
 

@@ -1,7 +1,11 @@
 """`dataplatform`: the operator's command line.
 
 Exit codes scripts can rely on: 0 success, 1 a run or step failed, 2 invalid metadata or usage,
-3 the warehouse could not be reached or started, 4 skipped: another run of the system is in progress.
+3 the warehouse could not be reached or started, 4 skipped: another run of the system is in progress,
+5 the environment failed (disk full, a folder not writable, Dagster's storage failing).
+
+Everything it prints passes through the one redaction rule (secret_store.redact): no secret value the
+process resolved, nor the warehouse password, ever reaches the terminal.
 """
 
 from __future__ import annotations
@@ -12,19 +16,27 @@ import os
 import signal
 import subprocess
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 
+from cli.environment import environment_failure
 from metadata.catalog import Catalog, MetadataError, load_catalog
+from secret_store.redact import redact
 from warehouse.embedded import WarehouseError, open_warehouse, redact_url, state_dir
+from warehouse.files import private_folder, private_umask, secure_state_dir
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_WAREHOUSE, EXIT_BUSY = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_WAREHOUSE, EXIT_BUSY, EXIT_ENVIRONMENT = 0, 1, 2, 3, 4, 5
 
 
 def echo(message: str) -> None:
-    print(message, flush=True)
+    print(redact(message), flush=True)
+
+
+def error(message: str) -> None:
+    print(f"error: {redact(message)}", file=sys.stderr, flush=True)
 
 
 def _catalog() -> Catalog:
@@ -32,7 +44,7 @@ def _catalog() -> Catalog:
     try:
         return load_catalog()
     except MetadataError as err:
-        print(f"error: {err}", file=sys.stderr)
+        error(str(err))
         raise SystemExit(EXIT_INVALID) from err
 
 
@@ -44,6 +56,7 @@ def _warehouse() -> Iterator[str]:
     from warehouse.migrations import MigrationError, migrate
     from warehouse.roles import RoleSetupError
 
+    secure_state_dir(state_dir())
     try:
         with open_warehouse(echo=echo) as url:
             applied = migrate(url)
@@ -54,7 +67,7 @@ def _warehouse() -> Iterator[str]:
             _warn_if_superuser(owner_url)
             yield owner_url
     except (WarehouseError, MigrationError, RoleSetupError, psycopg.OperationalError) as err:
-        print(f"error: warehouse: {err}", file=sys.stderr)
+        error(f"warehouse: {err}")
         raise SystemExit(EXIT_WAREHOUSE) from err
 
 
@@ -91,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from orchestration.execute import run_job
 
     if args.system and args.system not in catalog.systems:
-        print(f"error: unknown system {args.system!r}; declared: {', '.join(catalog.systems)}", file=sys.stderr)
+        error(f"unknown system {args.system!r}; declared: {', '.join(catalog.systems)}")
         return EXIT_INVALID
     with _warehouse() as url:
         outcome = run_job(system_id=args.system, force=args.force, echo=echo)
@@ -105,12 +118,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     catalog = _catalog()
     unknown = [name for name in args.entity if name not in catalog.entities]
     if unknown:
-        print(f"error: unknown entity {unknown[0]!r}; declared: {', '.join(catalog.entities)}", file=sys.stderr)
+        error(f"unknown entity {unknown[0]!r}; declared: {', '.join(catalog.entities)}")
         return EXIT_INVALID
     entities = [catalog.entities[name] for name in args.entity]
     systems = {e.system_id for e in entities}
     if len(systems) > 1:
-        print(f"error: replay entities of one system at a time (got {', '.join(sorted(systems))})", file=sys.stderr)
+        error(f"replay entities of one system at a time (got {', '.join(sorted(systems))})")
         return EXIT_INVALID
     system_id = systems.pop()
     from audit.batches import system_of_batch
@@ -120,8 +133,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         with psycopg.connect(url) as conn:
             batch_system = system_of_batch(conn, args.from_batch)
         if batch_system != system_id:
-            print(f"error: batch {args.from_batch} is not a batch of system {system_id} "
-                  "(see `dataplatform status`)", file=sys.stderr)
+            error(f"batch {args.from_batch} is not a batch of system {system_id} (see `dataplatform status`)")
             return EXIT_INVALID
         outcome = replay(system_id=system_id, entities={e.name: catalog.table(e) for e in entities},
                          from_batch=args.from_batch, echo=echo)
@@ -138,6 +150,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from orchestration.execute import run_job
 
     folder = state_dir() / "sources" / "TST01"
+    private_folder(secure_state_dir(state_dir()) / "sources")  # generated people and addresses: owner-only
     generate(folder, days=args.days, seed=args.seed)
     echo(f"test system TST01: {args.days} daily deliveries in {folder}")
     with _warehouse() as url:
@@ -301,8 +314,18 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    private_umask()  # before anything is written: state, logs and landed files are the owner's only
     args = parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except Exception as err:  # noqa: BLE001 - the last stop: one clear message, no secret, no raw traceback
+        failure = environment_failure(err)
+        if failure is not None:
+            error(f"environment: {failure}")
+            return EXIT_ENVIRONMENT
+        # A defect of the platform: the traceback helps fix it, masked like everything else printed.
+        print(redact("".join(traceback.format_exception(err))), file=sys.stderr, flush=True)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ leaves nothing of its batch behind.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +20,13 @@ import dlt
 import psycopg
 import pyarrow as pa
 from dlt.extract.source import DltSource
+from dlt.pipeline.trace import TRACE_FILE_NAME
 from psycopg import sql
 
 from ingestion.connectors import connector_for
 from metadata.models import Connection, System
 from metadata.naming import landing_table
+from warehouse.files import private_folder
 
 LANDING_SCHEMA = "landing"
 LOADER_FILE_FORMAT = "csv"  # Arrow tables -> CSV files -> PostgreSQL COPY
@@ -112,6 +115,10 @@ def landing_pipeline(system_id: str, url: str, *, pipelines_dir: Path) -> dlt.Pi
     # dlt gzips its intermediate files by default: CPU spent on files that are deleted right after.
     for stage in ("data_writer", "normalize.data_writer", "extract.data_writer"):
         dlt.config[f"{stage}.disable_compression"] = True
+    # dlt keeps a loaded package's files (the landed records, names and emails) unless told otherwise:
+    # once the rows are in the warehouse, the copies on disk are only a liability.
+    dlt.config["load.delete_completed_jobs"] = True
+    private_folder(pipelines_dir)
     return dlt.pipeline(
         pipeline_name=f"landing_{system_id.lower()}",
         destination=dlt.destinations.postgres(credentials=url),
@@ -119,6 +126,19 @@ def landing_pipeline(system_id: str, url: str, *, pipelines_dir: Path) -> dlt.Pi
         pipelines_dir=str(pipelines_dir),
         progress="log",
     )
+
+
+def forget_run(pipeline: dlt.Pipeline, *, failed: bool = False) -> None:
+    """Leave nothing of a run's data on disk: dlt pickles the last run's trace (its errors' text, which
+    may quote a source's secret path, and the settings it resolved) into the pipeline's folder, and a
+    failed run leaves its packages (the records it had extracted) pending. The batch is landed again
+    from the source by the next run, so neither is needed (loaded packages' files: see landing_pipeline)."""
+    Path(pipeline.working_dir, TRACE_FILE_NAME).unlink(missing_ok=True)
+    if failed:
+        for folder in (Path(pipeline.working_dir) / "normalize" / "extracted",
+                       *(Path(pipeline.working_dir) / "load" / stage for stage in ("new", "normalized", "loaded"))):
+            for package in folder.glob("*") if folder.is_dir() else ():
+                shutil.rmtree(package, ignore_errors=True)
 
 
 def existing_tables(conn: psycopg.Connection, tables: list[str]) -> list[str]:

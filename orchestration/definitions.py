@@ -22,6 +22,8 @@ from orchestration.assets.transform import transform_assets
 from orchestration.dbt_project import dbt_project
 from orchestration.instance import JOB_TAG
 from orchestration.resources import SecretStoreResource, WarehouseResource
+from warehouse.embedded import state_dir
+from warehouse.files import secure_state_dir
 
 RUN_ALL_JOB = "run_all"
 # dbt from this interpreter's environment, whether or not that environment is on PATH.
@@ -69,6 +71,9 @@ def platform_catalog() -> Catalog:
 
 @functools.cache
 def platform_definitions() -> dg.Definitions:
+    # Dagster's own processes (`dagster dev`'s code server, run workers) load these, not the CLI: they
+    # too must write state, logs and landed files owner-only.
+    secure_state_dir(state_dir())
     return build_definitions(platform_catalog())
 
 

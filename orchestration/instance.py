@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from warehouse.embedded import state_dir
+from warehouse.files import private_folder
 
 # The default storage (under DAGSTER_HOME) is right. Runs launched from the UI go through the run queue:
 # one platform run at a time, so two runs never work on the same batch (CLI runs take run locks instead).
@@ -24,10 +25,10 @@ run_queue:
 
 
 def prepare_dagster_home() -> Path:
-    """DAGSTER_HOME (default `$DATAPLATFORM_HOME/dagster`), with the platform's dagster.yaml if it has none."""
+    """DAGSTER_HOME (default `$DATAPLATFORM_HOME/dagster`), owner-only, with the platform's dagster.yaml if it
+    has none."""
     os.environ.setdefault("DAGSTER_HOME", str((state_dir() / "dagster").absolute()))
-    home = Path(os.environ["DAGSTER_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
+    home = private_folder(Path(os.environ["DAGSTER_HOME"]))  # event and compute logs quote the data
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text(DAGSTER_YAML)

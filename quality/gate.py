@@ -55,7 +55,7 @@ def check_batch(conn: psycopg.Connection, catalog: Catalog, run: SystemRun, enti
                                pg_input_is_valid=modern)
             verdicts.append(validator.validate(plan))
         except Exception as err:  # noqa: BLE001 - any error fails this entity, with its message
-            verdicts.append(error_verdict(entity, run.batch_id, err, secret=validator.secret))
+            verdicts.append(error_verdict(entity, run.batch_id, err))
     return verdicts
 
 

@@ -15,6 +15,7 @@ import psycopg
 
 from quality.plan import EntityPlan, PlannedExpectation
 from quality.report import EntityVerdict, verdict
+from secret_store.redact import remember_secret
 
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}  # for failed expectations
 # The first pass: BASIC still reports counts (element_count, unexpected_count, a row count's
@@ -54,7 +55,8 @@ class GxValidator:
 
         self.import_seconds = time.perf_counter() - started
         self._gx = gx
-        self._password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+        # The URL's password is masked in every message (a GX error may quote the connection).
+        remember_secret(str(psycopg.conninfo.conninfo_to_dict(url).get("password") or ""))
         config = DataContextConfig(
             analytics_enabled=False,
             progress_bars=ProgressBarsConfig(globally=False),
@@ -66,10 +68,6 @@ class GxValidator:
         )
         self.startup_seconds = time.perf_counter() - started
         self._names: set[str] = set()
-
-    @property
-    def secret(self) -> str | None:
-        return str(self._password) if self._password else None
 
     def __enter__(self) -> GxValidator:
         return self

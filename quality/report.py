@@ -9,6 +9,7 @@ from typing import Any
 
 from metadata.models import Entity
 from quality.plan import ITEM_NO, RECORD_NO, RECORDS, ROWS, EntityPlan, PlannedExpectation
+from secret_store.redact import redact
 
 MAX_EXAMPLES = 5  # record numbers / values quoted in a message
 
@@ -126,10 +127,9 @@ def verdict(plan: EntityPlan, results: dict[str, tuple[bool, dict[str, Any]]], *
     return EntityVerdict(plan.entity, plan.batch_id, not failed, rows, outcomes, plan.notes, message, seconds)
 
 
-def error_verdict(entity: Entity, batch_id: int, error: BaseException, *, secret: str | None = None) -> EntityVerdict:
-    """A check that could not run fails its entity: nothing unchecked goes on to bronze."""
-    text = " ".join(f"{type(error).__name__}: {error}".split())[:2000]
-    if secret:
-        text = text.replace(secret, "***")
+def error_verdict(entity: Entity, batch_id: int, error: BaseException) -> EntityVerdict:
+    """A check that could not run fails its entity: nothing unchecked goes on to bronze. The error's
+    text may quote the connection (the warehouse password): masked by the one redaction rule."""
+    text = redact(" ".join(f"{type(error).__name__}: {error}".split()))[:2000]
     message = f"quality gate could not check {entity.name} (batch {batch_id}): {text}"
     return EntityVerdict(entity.name, batch_id, False, 0, [], [], message)

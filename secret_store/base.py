@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from secret_store.redact import remember_secret
+
 
 class SecretStore(Protocol):
     """Where secret values live (environment and `.env` now; Vault later)."""
@@ -39,9 +41,12 @@ def secret_keys(value: Any) -> list[str]:
 
 
 def resolve_secrets(value: Any, store: SecretStore) -> Any:
-    """A copy of `value` with every secret reference replaced by its value from `store`."""
+    """A copy of `value` with every secret reference replaced by its value from `store`; each value is
+    remembered, so that every message this process writes masks it (secret_store.redact)."""
     if is_secret_ref(value):
-        return store.get(value["key"])
+        resolved = store.get(value["key"])
+        remember_secret(resolved)
+        return resolved
     if isinstance(value, dict):
         return {k: resolve_secrets(v, store) for k, v in value.items()}
     if isinstance(value, list):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import zlib
 
+from secret_store.redact import remember_secret
 from warehouse.embedded import DATABASE_URL_ENV, EmbeddedPostgres, connection_params, state_dir
 
 
@@ -42,8 +43,10 @@ def platform_url(url: str) -> str:
 def export_warehouse_env(url: str) -> None:
     """Make the warehouse reachable by everything this process starts: dlt, dbt (profiles.yml) and Dagster,
     all as the owner role when `url` is the embedded server's superuser URL (see platform_url)."""
+    remember_secret(str(connection_params(url)["password"]))  # the superuser's, when given the embedded one's URL
     url = platform_url(url)
     params = connection_params(url)
+    remember_secret(str(params["password"]))  # masked in every message, even after the environment changes
     os.environ[DATABASE_URL_ENV] = url
     os.environ["DATAPLATFORM_PG_HOST"] = str(params["host"])
     os.environ["DATAPLATFORM_PG_PORT"] = str(params["port"])

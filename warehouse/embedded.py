@@ -30,6 +30,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from warehouse.files import private_folder
 from warehouse.roles import ANALYST_ROLE, OWNER_ROLE, RoleSetupError, ensure_roles, new_password
 
 with warnings.catch_warnings():  # the package's import asks platformdirs for a runtime dir, which may warn
@@ -187,7 +188,7 @@ class EmbeddedPostgres:
         command finishing at that moment cannot stop the server under it (see `release`).
         Returns the URL and whether this call started the server.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_folder(self.root)
         with self._lock:
             started = not self.is_running()
             if started:
@@ -218,8 +219,8 @@ class EmbeddedPostgres:
         if user is not None:  # as root: the server user must reach the binaries and own its files
             for path in (self.data_dir, self.log_file):
                 os.chown(path, user.pw_uid, user.pw_gid)
-            for path in (self.data_dir, POSTGRES_BIN_PATH):
-                pg_utils.ensure_prefix_permissions(path)  # chmod go+rx on every parent folder
+            self._grant_passage(user)
+            pg_utils.ensure_prefix_permissions(POSTGRES_BIN_PATH)  # chmod go+rx on every parent folder
             readable = stat.S_IRGRP | stat.S_IROTH
             pg_utils.ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
             for folder in ("lib", "share"):
@@ -237,6 +238,14 @@ class EmbeddedPostgres:
             raise self._error("initdb failed to create the embedded PostgreSQL cluster")
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write("\n# dataplatform\n" + "".join(f"{k} = {v}\n" for k, v in SETTINGS.items()))
+
+    def _grant_passage(self, user: pwd.struct_passwd) -> None:
+        """Let the server's account reach its data without opening the state folder to anyone else: `root`
+        and the state folder holding it (`<state folder>/postgres`) become 0710 with that account's group
+        (warehouse.files); the folders above get go+rx as before (they are the operator's, e.g. /home/x)."""
+        for folder in (self.root, self.root.parent):
+            private_folder(folder, passage_for=user)
+        pg_utils.ensure_prefix_permissions(self.root.parent)
 
     def _start_server(self) -> None:
         """pg_ctl start -w on last time's port if it is still free (stable URLs), else on a new free one."""

@@ -28,6 +28,7 @@ from ingestion.landing import (
     Batch,
     count_batch_rows,
     delete_batches,
+    forget_run,
     index_batches,
     landing_pipeline,
     landing_source,
@@ -36,10 +37,12 @@ from ingestion.landing import (
 from metadata.catalog import Catalog
 from metadata.models import Connection, System, parse_connection
 from metadata.naming import landing_table
+from orchestration.masking import MaskedLog, masked_failures
 from orchestration.resources import SecretStoreResource, WarehouseResource
 from orchestration.run_config import LandingConfig
 from orchestration.translator import LandingTranslator, landing_column_schema
 from secret_store.base import resolve_secrets
+from secret_store.redact import redact
 from testing.fault_points import pause_at
 from warehouse.embedded import state_dir
 
@@ -57,17 +60,17 @@ def _asset_key(system: System, endpoint: str) -> dg.AssetKey:
 def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, catalog: Catalog, system: System,
           warehouse: WarehouseResource, secrets: SecretStoreResource,
           config: LandingConfig) -> Iterator[dg.MaterializeResult]:
-    run_id, base_dir = context.run.run_id, state_dir()
+    run_id, base_dir, log = context.run.run_id, state_dir(), MaskedLog(context)
     connection = parse_connection(system.type, resolve_secrets(system.connection, secrets.store()))
     connector = connector_for(system.type)
     with warehouse.connect() as conn, _landing_lock(conn, system):
         abandoned, unlanded = batches.take_over(conn, system.id, dagster_run_id=run_id)
         if abandoned:
-            context.log.warning(f"{system.id}: {abandoned} earlier run(s) had stopped before finishing:"
+            log.warning(f"{system.id}: {abandoned} earlier run(s) had stopped before finishing:"
                                 " marked abandoned")
         removed = delete_batches(conn, system, unlanded)
         if removed:
-            context.log.warning(f"{system.id}: removed {removed} landed rows of unfinished batches {unlanded}")
+            log.warning(f"{system.id}: removed {removed} landed rows of unfinished batches {unlanded}")
         resume = None if config.force else batches.batch_to_resume(conn, system.id)
         if resume is not None:
             yield from _resume_batch(context, system, conn, resume)
@@ -77,7 +80,7 @@ def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, catalog: C
         if pending is None and config.force and (last := batches.last_landed(conn, system.id)) is not None:
             pending = connector.find_load(system.id, connection, last.source_ref, base_dir=base_dir)
         if pending is None:
-            context.log.info(f"{system.id}: no new delivery; nothing to land")
+            log.info(f"{system.id}: no new delivery; nothing to land")
             for endpoint in system.endpoints():
                 yield dg.MaterializeResult(asset_key=_asset_key(system, endpoint), metadata={"status": "nothing new"})
             return
@@ -107,7 +110,7 @@ def _resume_batch(context: dg.AssetExecutionContext, system: System, conn: psyco
                              batch_timestamp=previous.batch_timestamp, dagster_run_id=context.run.run_id)
     layer = batches.start_layer(conn, run, "landing")
     message = f"batch {run.batch_id} was already landed by run {previous.system_run_id}, which was abandoned; resuming"
-    context.log.warning(f"{system.id}: {message}")
+    MaskedLog(context).warning(f"{system.id}: {message}")
     for endpoint in system.endpoints():
         table = landing_table(system.id, endpoint)
         entities.record_entity(conn, layer_run_id=layer, run=run, entity=endpoint, layer="landing", status="skipped",
@@ -126,25 +129,28 @@ def _land_batch(context: dg.AssetExecutionContext, dlt: DagsterDltResource, cata
                              batch_timestamp=pending.timestamp, dagster_run_id=run_id)
     layer = batches.start_layer(conn, run, "landing")
     delete_batches(conn, system, [run.batch_id])  # a forced re-run replaces its own batch, never adds to it
-    context.log.info(f"{system.id}: landing delivery {pending.source_ref} as batch {run.batch_id}")
+    MaskedLog(context).info(f"{system.id}: landing delivery {pending.source_ref} as batch {run.batch_id}")
     batch = Batch(run.batch_id, system.id, pending.source_ref, pending.timestamp, run_id, dt.datetime.now(dt.UTC))
     started = dt.datetime.now(dt.UTC)
+    pipeline = landing_pipeline(system.id, url, pipelines_dir=base_dir / "dlt")
     try:
         results = list(
             dlt.run(
                 context=context,
                 dlt_source=landing_source(system, batch=batch, connection=connection, base_dir=base_dir),
-                dlt_pipeline=landing_pipeline(system.id, url, pipelines_dir=base_dir / "dlt"),
+                dlt_pipeline=pipeline,
                 loader_file_format=LOADER_FILE_FORMAT,
             )
         )
+        forget_run(pipeline)
         pause_at("landing", marker_dir=base_dir)
     except Exception as err:
+        forget_run(pipeline, failed=True)
         delete_batches(conn, system, [run.batch_id])
-        message = f"landing failed, nothing of batch {run.batch_id} kept: {err}"[:4000]
+        message = redact(f"landing failed, nothing of batch {run.batch_id} kept: {err}")[:4000]
         batches.finish_layer(conn, layer, "failed", message=message)
         batches.close_batch(conn, run, "failed", message=message)
-        raise dg.Failure(f"{system.id}: {message}") from err
+        raise dg.Failure(f"{system.id}: {message}") from None  # masked_failures masks it; nothing chained
     for result in results:
         table = result.asset_key.path[-1]
         index_batches(conn, table)
@@ -153,7 +159,7 @@ def _land_batch(context: dg.AssetExecutionContext, dlt: DagsterDltResource, cata
         new_fields = sorted(top_level_fields(conn, table, run.batch_id) - catalog.modelled_fields(system.id, endpoint))
         note = f"new source fields, landed but not modelled: {', '.join(new_fields)}" if new_fields else None
         if note:
-            context.log.warning(f"{system.id}.{endpoint}: {note}")
+            MaskedLog(context).warning(f"{system.id}.{endpoint}: {note}")
         entities.record_entity(
             conn, layer_run_id=layer, run=run, entity=endpoint, layer="landing", status="succeeded",
             dagster_run_id=run_id, started_at=started, records_in=rows, inserted=rows, message=note,
@@ -185,7 +191,8 @@ def landing_assets(catalog: Catalog) -> list[dg.AssetsDefinition]:
             )
             def _assets(context: dg.AssetExecutionContext, dlt: DagsterDltResource, warehouse: WarehouseResource,
                         secrets: SecretStoreResource, config: LandingConfig) -> Iterator[dg.MaterializeResult]:
-                yield from _land(context, dlt, catalog, system, warehouse, secrets, config)
+                with masked_failures():
+                    yield from _land(context, dlt, catalog, system, warehouse, secrets, config)
 
             return _assets
 

@@ -36,10 +36,12 @@ from audit.entities import record_entity
 from ingestion.landing import LANDING_SCHEMA
 from metadata.catalog import Catalog
 from metadata.models import Entity, System
+from orchestration.masking import MaskedLog, masked_failures
 from orchestration.resources import WarehouseResource
 from quality.gate import LAYER, gate_batch
 from quality.gx import GxValidator
 from quality.report import EntityVerdict
+from secret_store.redact import redact
 
 
 def check_name(entity: Entity) -> str:
@@ -79,7 +81,8 @@ def quality_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
             @dg.multi_asset_check(specs=specs, name=f"quality_{system.id.lower()}")
             def _check(context: dg.AssetCheckExecutionContext,
                        warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
-                yield from _run_checks(context, warehouse, catalog, system, entities)
+                with masked_failures():
+                    yield from _run_checks(context, warehouse, catalog, system, entities)
 
             return _check
 
@@ -112,7 +115,7 @@ def _result(catalog: Catalog, entity: Entity, run: SystemRun, verdict: EntityVer
     }
     if verdict.notes:
         metadata["skipped"] = "; ".join(verdict.notes)
-    description = verdict.message if not verdict.passed else (
+    description = redact(verdict.message or "") if not verdict.passed else (
         f"batch {run.batch_id}: all {len(verdict.outcomes)} expectations passed"
         + "".join(f"; {note}" for note in verdict.notes))
     return dg.AssetCheckResult(
@@ -142,15 +145,16 @@ def _run_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseReso
         try:
             validator = GxValidator(warehouse.url())  # imports GX (seconds): only when there is a batch to check
         except Exception as err:
-            message = f"the quality gate could not start Great Expectations: {' '.join(str(err).split())[:2000]}"
+            text = redact(" ".join(str(err).split()))[:2000]
+            message = f"the quality gate could not start Great Expectations: {text}"
             for run in runs:  # the audit tables say why nothing of these batches went on
                 layer = batches.start_layer(conn, run, LAYER)
                 for entity in entities:
                     record_entity(conn, layer_run_id=layer, run=run, entity=entity.name, layer=LAYER,
                                         status="failed", dagster_run_id=run_id, message=message)
                 batches.finish_layer(conn, layer, "failed", message=message)
-            raise dg.Failure(message) from err
-        context.log.info(f"quality gate: Great Expectations ready in {validator.startup_seconds:.1f}s"
+            raise dg.Failure(message) from None  # the message is masked; the original's text must not be chained
+        MaskedLog(context).info(f"quality gate: Great Expectations ready in {validator.startup_seconds:.1f}s"
                          f" (import {validator.import_seconds:.1f}s)")
         # A check reports once per run; with several batches of a system in one run, the last one's
         # result is reported to Dagster, and every batch has its own audit rows.
@@ -162,11 +166,11 @@ def _run_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseReso
                 for entity in entities:
                     verdict = verdicts[entity.name]
                     if not verdict.passed:
-                        context.log.warning(verdict.message)
+                        MaskedLog(context).warning(verdict.message or "")
                     previous = results.get(entity.name)
                     result = _result(catalog, entity, run, verdict, validator.startup_seconds)
                     if previous is not None and not previous.passed:
                         result = previous  # never hide an earlier batch's failure behind a later success
                     results[entity.name] = result
-        context.log.info("quality gate: " + json.dumps({e: r.passed for e, r in results.items()}))
+        MaskedLog(context).info("quality gate: " + json.dumps({e: r.passed for e, r in results.items()}))
         yield from results.values()

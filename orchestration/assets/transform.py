@@ -21,9 +21,11 @@ from audit import batches, entities
 from audit.batches import SystemRun
 from ingestion.landing import count_batch_rows
 from metadata.catalog import Catalog
+from orchestration.masking import masked_failures
 from orchestration.resources import WarehouseResource
 from orchestration.run_config import TransformConfig
 from orchestration.translator import LayerTranslator
+from secret_store.redact import redact
 
 
 def _counts(conn: psycopg.Connection, schema: str, table: str, batch_ids: list[int]) -> dict[str, int]:
@@ -108,7 +110,7 @@ def _audit_layers(conn: psycopg.Connection, catalog: Catalog, runs: list[SystemR
         problems += [f"quality gate failed for {entity}" for entity, status in sorted(gate.items())
                      if status == "failed"]
         batches.close_batch(conn, run, "failed" if problems else "succeeded",
-                                message="; ".join(problems)[:4000] or None)
+                                message=redact("; ".join(problems))[:4000] or None)
 
 
 def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefinition:
@@ -116,30 +118,37 @@ def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefiniti
                 name="dbt_layers")
     def _dbt_layers(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
                     config: TransformConfig) -> Iterator[Any]:
-        run_id = context.run.run_id
-        with warehouse.connect() as conn:
-            runs = batches.system_runs_of(conn, run_id)
-            batch_ids = [r.batch_id for r in runs]
-            # Run-specific values reach the materializations as environment variables, not --vars:
-            # changed vars make dbt re-parse the whole project, which costs more than the build.
-            replay = {f"{r.system_id}.{r.entity}": r.from_batch for r in config.replay}
-            with _environment(DATAPLATFORM_RUN_ID=run_id, DATAPLATFORM_REPLAY=json.dumps(replay)):
-                invocation = dbt.cli(["build", "--exclude", "resource_type:unit_test"], context=context,
-                                     raise_on_error=False)
-            succeeded: set[str] = set()
-            for event in invocation.stream():
-                if isinstance(event, dg.Output):
-                    key = context.asset_key_for_output(event.output_name)
-                    succeeded.add(".".join(key.path))
-                    event = event.with_metadata({**event.metadata, **_counts(conn, *key.path, batch_ids),
-                                                 "batch_ids": json.dumps(batch_ids)})
-                yield event
-            failed = _failed_models(invocation)
-            _audit_layers(conn, catalog, runs, run_id, succeeded, failed)
-            if failed:
-                raise dg.Failure(f"dbt build failed for: {', '.join(sorted(failed))}; see the dbt log in this step")
+        with masked_failures():
+            yield from _build(context, catalog, dbt, warehouse, config)
 
     return _dbt_layers
+
+
+def _build(context: dg.AssetExecutionContext, catalog: Catalog, dbt: DbtCliResource, warehouse: WarehouseResource,
+           config: TransformConfig) -> Iterator[Any]:
+    """dbt build of the selected models, their events handed on to Dagster, then the layers' audit rows."""
+    run_id = context.run.run_id
+    with warehouse.connect() as conn:
+        runs = batches.system_runs_of(conn, run_id)
+        batch_ids = [r.batch_id for r in runs]
+        # Run-specific values reach the materializations as environment variables, not --vars:
+        # changed vars make dbt re-parse the whole project, which costs more than the build.
+        replay = {f"{r.system_id}.{r.entity}": r.from_batch for r in config.replay}
+        with _environment(DATAPLATFORM_RUN_ID=run_id, DATAPLATFORM_REPLAY=json.dumps(replay)):
+            invocation = dbt.cli(["build", "--exclude", "resource_type:unit_test"], context=context,
+                                 raise_on_error=False)
+        succeeded: set[str] = set()
+        for event in invocation.stream():
+            if isinstance(event, dg.Output):
+                key = context.asset_key_for_output(event.output_name)
+                succeeded.add(".".join(key.path))
+                event = event.with_metadata({**event.metadata, **_counts(conn, *key.path, batch_ids),
+                                             "batch_ids": json.dumps(batch_ids)})
+            yield event
+        failed = _failed_models(invocation)
+        _audit_layers(conn, catalog, runs, run_id, succeeded, failed)
+        if failed:
+            raise dg.Failure(f"dbt build failed for: {', '.join(sorted(failed))}; see the dbt log in this step")
 
 
 def _failed_models(invocation: Any) -> dict[str, str]:
@@ -151,5 +160,5 @@ def _failed_models(invocation: Any) -> dict[str, str]:
         if result.get("status") in ("error", "fail") and result["unique_id"].startswith("model."):
             node = manifest["nodes"][result["unique_id"]]
             name = f"{node['config'].get('schema')}.{node.get('alias') or node['name']}"
-            failed[name] = " ".join((result.get("message") or "error").split())[:2000]
+            failed[name] = redact(" ".join((result.get("message") or "error").split()))[:2000]
     return failed

@@ -9,6 +9,7 @@ import pytest
 
 from cli.main import EXIT_INVALID
 from cli.main import main as cli_main
+from warehouse.embedded import DATABASE_URL_ENV
 from warehouse.roles import scram_verifier
 
 
@@ -27,6 +28,8 @@ def test_scram_verifier_has_postgres_form_and_never_contains_the_password() -> N
     (["--new-password", "bob"], "--new-password 'bob': not one of the platform's roles"),
     (["--owner", "someone"], "--owner/--analyst name the roles of an external warehouse"),
 ])
-def test_setup_roles_refuses_bad_usage(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_setup_roles_refuses_bad_usage(args: list[str], message: str, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)  # the session warehouse fixture may have exported one
     assert cli_main(["setup-roles", *args]) == EXIT_INVALID
     assert message in capsys.readouterr().err
