@@ -27,8 +27,9 @@ YAML_HEADER = "# Generated from metadata by `dataplatform generate`: do not edit
 
 # What the scd2_history materialization (macros/silver.sql) adds after the entity's columns, in table order.
 SILVER_COLUMNS: tuple[SystemColumn, ...] = (
-    SystemColumn("_scd2_hash", "text", "md5 of the version's SCD2 attributes: a new batch with another hash for the "
-                 "key closes this version and opens a new one."),
+    SystemColumn("_scd2_hash", "text", "md5 of the values of the version's SCD2 attributes as their declared types "
+                 "(not their text: 1.0 = 1.00 for a numeric, a timestamp as an instant); a new batch with another "
+                 "hash for the key closes this version and opens a new one."),
     SystemColumn("valid_from", "timestamptz", "Batch timestamp from which this version holds (inclusive)."),
     SystemColumn("valid_to", "timestamptz", "Batch timestamp up to which this version held (exclusive); null for the "
                  "current version of the key."),
@@ -105,7 +106,7 @@ def _silver(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
     columns = catalog.columns[entity.name]
     key = [c.name for c in columns if c.primary_key]
     scd1 = [c.name for c in columns if c.scd_type == 1 and not c.primary_key]
-    scd2 = [c.name for c in columns if c.scd_type == 2 and not c.primary_key]
+    scd2 = [{"name": c.name, "type": c.pg_type} for c in columns if c.scd_type == 2 and not c.primary_key]
     sql = (
         HEADER
         + "{{ config(materialized='scd2_history',\n"

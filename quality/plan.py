@@ -48,30 +48,10 @@ from metadata.columns import Column, json_path_literal
 from metadata.entity_model import attributes
 from metadata.models import Entity, ExplodePattern
 from metadata.naming import MAX_IDENTIFIER_BYTES
+from metadata.value_types import ANY_KIND, KINDS_BY_PG_TYPE, kind_sql
 
 ROWS, RECORDS = "rows", "records"  # the two query assets of an entity: its rows, and (explode) its records
 RECORD_NO, ITEM_NO = "_record_no", "_item_no"
-
-# The JSON kinds a declared PostgreSQL type accepts (see the module docstring).
-KINDS_BY_PG_TYPE: dict[str, tuple[str, ...]] = {
-    "text": ("string",),
-    "bigint": ("integer",),
-    "integer": ("integer",),
-    "double precision": ("integer", "number"),
-    "numeric": ("integer", "number"),
-    "boolean": ("boolean",),
-    "date": ("date",),
-    "timestamptz": ("timestamp",),
-    "jsonb": ("object", "array"),
-}
-_STRING_KIND = {"date": "date", "timestamptz": "timestamp"}  # strings PostgreSQL must be able to read as these
-# Used where pg_input_is_valid (PostgreSQL 16+) is missing: ISO dates and timestamps, as sources send them.
-_ISO_PATTERNS = {
-    "date": r"^\d{4}-\d{2}-\d{2}$",
-    "timestamptz": r"^\d{4}-\d{2}-\d{2}([ T]\d{2}[:]\d{2}([:]\d{2}([.]\d+)?)?)?\s*(Z|[+-]\d{2}([:]?\d{2})?)?$",
-}
-_BIGINT_MAX = 9223372036854775807
-
 
 @dataclass(frozen=True)
 class PlannedExpectation:
@@ -126,24 +106,8 @@ def _text_value(column: Column) -> sql.Composable:
 
 
 def _kind_expression(column: Column, *, pg_input_is_valid: bool) -> sql.Composable:
-    value = _json_value(column)
-    number = sql.SQL(
-        "case when {v}::numeric = trunc({v}::numeric) and abs({v}::numeric) <= {max} then 'integer' else 'number' end"
-    ).format(v=value, max=sql.Literal(_BIGINT_MAX))
-    string: sql.Composable = sql.Literal("string")
-    if column.pg_type in _STRING_KIND:
-        text = sql.SQL("({} #>> '{{}}')").format(value)
-        valid = (
-            sql.SQL("pg_input_is_valid({}, {})").format(text, sql.Literal(column.pg_type))
-            if pg_input_is_valid
-            else sql.SQL("{} ~ {}").format(text, sql.Literal(_ISO_PATTERNS[column.pg_type]))
-        )
-        string = sql.SQL("case when {} then {} else 'string' end").format(
-            valid, sql.Literal(_STRING_KIND[column.pg_type]))
-    return sql.SQL(
-        "coalesce(case jsonb_typeof({v}) when 'number' then {number} when 'string' then {string}"
-        " else jsonb_typeof({v}) end, 'missing')"
-    ).format(v=value, number=number, string=string)
+    """The value's JSON kind, judged by the one definition bronze's casts follow (metadata.value_types)."""
+    return sql.SQL(kind_sql(column.pg_type, _json_value(column).as_string(), pg_input_is_valid=pg_input_is_valid))
 
 
 def kind_column_names(columns: list[Column]) -> dict[str, str]:
@@ -268,7 +232,7 @@ def plan_entity(catalog: Catalog, entity: Entity, batch_id: int, *, previous: Pr
     for c in columns:
         if c.source == "position":
             continue
-        allowed = list(KINDS_BY_PG_TYPE.get(c.pg_type, ("string", "integer", "number", "boolean", "object", "array")))
+        allowed = list(KINDS_BY_PG_TYPE.get(c.pg_type, ANY_KIND))
         nullable = not c.primary_key and _nullable_along(_model_of(catalog, entity, c), c.path)
         accepted = allowed + (["null", "missing"] if nullable else [])
         where = f"the parent record's {'.'.join(c.path)}" if explode and c.source == "record" else ".".join(c.path)

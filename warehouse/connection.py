@@ -1,5 +1,6 @@
 """How every process reaches the warehouse: the URL the `dataplatform` command exported, the same
-connection handed to dlt and dbt (profiles.yml reads DATAPLATFORM_PG_*), and advisory-lock keys."""
+connection handed to dlt and dbt (profiles.yml reads DATAPLATFORM_PG_*), the session settings every
+client gets (warehouse.session), and advisory-lock keys."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import zlib
 
 from warehouse.embedded import DATABASE_URL_ENV, connection_params
+from warehouse.session import pin_environment
 
 
 class NoWarehouseError(RuntimeError):
@@ -21,12 +23,15 @@ def warehouse_url() -> str:
             f"{DATABASE_URL_ENV} is not set: start Dagster through `dataplatform dev` (which starts the embedded "
             "PostgreSQL and sets it), or set it to your PostgreSQL URL"
         )
+    pin_environment()  # a process not started by the `dataplatform` command (a Dagster code server) too
     return url
 
 
 def export_warehouse_env(url: str) -> None:
-    """Make the warehouse reachable by everything this process starts: dlt, dbt (profiles.yml) and Dagster."""
+    """Make the warehouse reachable by everything this process starts: dlt, dbt (profiles.yml) and Dagster,
+    all with the platform's session settings."""
     params = connection_params(url)
+    pin_environment()
     os.environ[DATABASE_URL_ENV] = url
     os.environ["DATAPLATFORM_PG_HOST"] = str(params["host"])
     os.environ["DATAPLATFORM_PG_PORT"] = str(params["port"])
