@@ -200,3 +200,15 @@ def test_history_follows_values_whatever_their_text_and_the_session_settings(war
     count_check = next(v for k, v in observed.items() if k.startswith("attribute count "))
     assert count_check["values"] == {"#2": "1.5"}
     assert warned.passed and warned.metadata["warnings"].value == warning
+
+    # A silver table hashed by an earlier rule (no rule comment on _scd2_hash) is re-hashed once, by value.
+    before = rows(url, "select reading_id, valid_from, _scd2_hash from silver.val01_reading order by 1, 2")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("update silver.val01_reading set _scd2_hash = md5(cast(row(amount, ratio) as text))")
+        conn.execute("comment on column silver.val01_reading._scd2_hash is null")
+    code, output = run(url, home, metadata, {})
+    assert code == 1, output  # batch 4 is still the gate's failure
+    assert rows(url, "select reading_id, valid_from, _scd2_hash from silver.val01_reading order by 1, 2") == before
+    assert rows(url, "select col_description('silver.val01_reading'::regclass, attnum) as rule from pg_attribute"
+                     " where attrelid = 'silver.val01_reading'::regclass and attname = '_scd2_hash'") == [
+        {"rule": "dataplatform scd2_hash: values v1"}]
