@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import psycopg
 
 from warehouse.connection import advisory_key
+from warehouse.session import connect
 
 
 class SystemBusyError(RuntimeError):
@@ -42,7 +43,7 @@ def _locks(conn: psycopg.Connection, purpose: str, system_ids: list[str]) -> Ite
 @contextlib.contextmanager
 def run_locks(url: str, system_ids: list[str]) -> Iterator[None]:
     """Hold every system's run lock for a whole job, or raise SystemBusyError naming the busy ones."""
-    with psycopg.connect(url, autocommit=True) as conn, _locks(conn, "run", system_ids):
+    with connect(url, autocommit=True) as conn, _locks(conn, "run", system_ids):
         yield
 
 

@@ -27,6 +27,7 @@ from metadata.catalog import Catalog, MetadataError, load_catalog
 from secret_store.redact import redact
 from warehouse.embedded import WarehouseError, open_warehouse, redact_url, state_dir
 from warehouse.files import private_folder, private_umask, secure_state_dir
+from warehouse.session import connect
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_WAREHOUSE, EXIT_BUSY, EXIT_ENVIRONMENT = 0, 1, 2, 3, 4, 5
 
@@ -130,7 +131,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from orchestration.execute import replay
 
     with _warehouse() as url:
-        with psycopg.connect(url) as conn:
+        with connect(url) as conn:
             batch_system = system_of_batch(conn, args.from_batch)
         if batch_system != system_id:
             error(f"batch {args.from_batch} is not a batch of system {system_id} (see `dataplatform status`)")
@@ -167,7 +168,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from audit.status import recent_runs
 
-    with _warehouse() as url, psycopg.connect(url) as conn:
+    with _warehouse() as url, connect(url) as conn:
         runs = recent_runs(conn, limit=args.limit)
     if not runs:
         echo("no runs yet: try `dataplatform demo` or `dataplatform run`")

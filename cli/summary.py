@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import psycopg
 from psycopg import sql
 
 from audit.entities import layer_counts
 from metadata.catalog import Catalog
 from orchestration.execute import RunOutcome
+from warehouse.session import connect
 
 
 def print_summary(url: str, catalog: Catalog, outcome: RunOutcome, *, echo: Callable[[str], None] = print) -> None:
-    with psycopg.connect(url) as conn:
+    with connect(url) as conn:
         if not outcome.system_runs:
             echo("\nno new batch in this run: the sources hold nothing new (use --force to re-run the last batch)")
         for run in outcome.system_runs:

@@ -100,7 +100,7 @@ def _silver(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
     columns = catalog.columns[entity.name]
     key = [c.name for c in columns if c.primary_key]
     scd1 = [c.name for c in columns if c.scd_type == 1 and not c.primary_key]
-    scd2 = [c.name for c in columns if c.scd_type == 2 and not c.primary_key]
+    scd2 = [{"name": c.name, "type": c.pg_type} for c in columns if c.scd_type == 2 and not c.primary_key]
     sql = (
         HEADER
         + "{{ config(materialized='scd2_history',\n"

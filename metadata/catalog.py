@@ -21,6 +21,7 @@ from metadata.entity_model import EntityModelError
 from metadata.models import (
     CONNECTION_MODELS,
     QUALITY_CHECK_NAMES,
+    QUALITY_OPTIONS,
     Action,
     ActionsFile,
     EntitiesFile,
@@ -138,7 +139,8 @@ def _parse(model: type[BaseModel], path: Path, problems: list[Problem]) -> Any:
 def _hint(fields: list[str], error_type: str) -> str:
     """What to do, where Pydantic's own message does not say it."""
     if error_type == "extra_forbidden" and len(fields) == 2 and fields[0] == "quality":
-        return f"unknown quality check {fields[1]!r}; known checks: {', '.join(QUALITY_CHECK_NAMES)}: "
+        return (f"unknown quality check {fields[1]!r}; known checks: {', '.join(QUALITY_CHECK_NAMES)}; "
+                f"options: {', '.join(QUALITY_OPTIONS)}: ")
     return ""
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from metadata.entity_model import Attribute, EntityModelError, attributes
 from metadata.models import CopyPattern, ExplodePattern, FlattenPattern
 from metadata.naming import to_identifier
+from metadata.value_types import cast_sql
 
 POSITION_COLUMN = "position"
 
@@ -58,8 +59,10 @@ class Column:
         }
 
     def macro_args(self) -> dict[str, object]:
-        """The column as dbt's bronze macros get it: with `path_sql`, so they never build a path of their own."""
-        return {**self.as_dict(), "path_sql": json_path_literal(self.path)}
+        """The column as dbt's bronze macros get it: with `path_sql`, so they never build a path of their own,
+        and `cast_sql`, the cast of the value's text (around `value_types.JSON_VALUE`) that matches what the
+        quality gate lets through (metadata.value_types)."""
+        return {**self.as_dict(), "path_sql": json_path_literal(self.path), "cast_sql": cast_sql(self.pg_type)}
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,9 @@ LANDING_COLUMNS: dict[str, SystemColumn] = {
 # What the scd2_history materialization (dbt_project/macros/silver.sql) adds after the entity's columns, in
 # table order.
 SILVER_COLUMNS: tuple[SystemColumn, ...] = (
-    SystemColumn("_scd2_hash", "text", "md5 of the version's SCD2 attributes: a new batch with another hash for the "
-                 "key closes this version and opens a new one."),
+    SystemColumn("_scd2_hash", "text", "md5 of the values of the version's SCD2 attributes as their declared types "
+                 "(not their text: 1.0 = 1.00 for a numeric, a timestamp as an instant); a new batch with another "
+                 "hash for the key closes this version and opens a new one."),
     SystemColumn("valid_from", "timestamptz", "Batch timestamp from which this version holds (inclusive)."),
     SystemColumn("valid_to", "timestamptz", "Batch timestamp up to which this version held (exclusive); null for the "
                  "current version of the key."),

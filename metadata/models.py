@@ -148,9 +148,17 @@ class QualityChecks(_Strict):
 
     row_count: RowCountCheck | None = None
     row_count_vs_previous_batch: RowCountVsPreviousBatchCheck | None = None
+    attributes_present: Literal["error", "warning", "off"] = Field(
+        default="warning",
+        description="what a batch in which no record carries an Optional attribute's key gets: 'error' fails the "
+        "entity, 'warning' lets it go on and says so in its audit row and check, 'off' does not look. (A required "
+        "attribute is always checked in every record: a record without it fails the entity.)",
+    )
 
 
-QUALITY_CHECK_NAMES: tuple[str, ...] = tuple(QualityChecks.model_fields)
+# The options of the generic checks; every other field of QualityChecks is a check an entity declares.
+QUALITY_OPTIONS: tuple[str, ...] = ("attributes_present",)
+QUALITY_CHECK_NAMES: tuple[str, ...] = tuple(n for n in QualityChecks.model_fields if n not in QUALITY_OPTIONS)
 
 
 class Entity(_Strict):

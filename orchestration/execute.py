@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
-import psycopg
 
 from audit import batches
 from audit.entities import failed_entities, notes
@@ -30,6 +29,7 @@ from orchestration.definitions import (
 from orchestration.instance import dagster_instance
 from orchestration.run_config import LandingConfig, ReplayRequest, TransformConfig
 from warehouse.connection import warehouse_url
+from warehouse.session import connect
 
 TRANSFORM_OP = "dbt_layers"
 
@@ -63,7 +63,7 @@ def _execute(job_name: str, *, system_ids: list[str], run_config: dict[str, Any]
     for event in result.all_events:
         if event.is_step_success or event.is_step_failure:
             echo(f"  step {event.step_key}: {'ok' if event.is_step_success else 'FAILED'}")
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, autocommit=True) as conn:
         batches.close_unfinished(conn, result.run_id, succeeded=result.success, failed_steps=failed)
         runs = batches.system_runs_of(conn, result.run_id)
         statuses = {r.system_run_id: batches.system_run_status(conn, r) for r in runs}

@@ -8,6 +8,7 @@ import psycopg
 from secret_store.base import SecretStore
 from secret_store.env import EnvSecretStore
 from warehouse.connection import warehouse_url
+from warehouse.session import connect
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -19,7 +20,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def connect(self) -> psycopg.Connection:
         """An autocommit connection: every audit write is its own transaction unless the caller opens one."""
-        return psycopg.connect(self.url(), autocommit=True)
+        return connect(self.url(), autocommit=True)
 
 
 class SecretStoreResource(dg.ConfigurableResource):

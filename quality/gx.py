@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from quality.plan import EntityPlan, PlannedExpectation
+from quality.plan import PRESENCE_EXPECTATION, EntityPlan, PlannedExpectation
 from quality.report import EntityVerdict, verdict
 from secret_store.redact import remember_secret
 
@@ -23,7 +23,8 @@ RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}  # 
 # reads nothing. (SUMMARY on a passing expectation costs extra full scans for nothing: unexpected
 # values with a LIMIT that finds none, and the unexpected index list.) BOOLEAN_ONLY drops the counts.
 CHECK_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
-_COUNT_ONLY_EXPECTATIONS = ("ExpectTableRowCountToBeBetween",)  # the first pass already has all they report
+# The first pass already has all they report (a presence check: how many rows carry the key).
+_COUNT_ONLY_EXPECTATIONS = ("ExpectTableRowCountToBeBetween", PRESENCE_EXPECTATION)
 
 
 def gx_connection_string(url: str) -> str:
@@ -105,7 +106,11 @@ class GxValidator:
             failed = [p for p in planned if not first[p.key][0]
                       and p.expectation_type not in _COUNT_ONLY_EXPECTATIONS]  # nothing more to learn about those
             if failed:
-                detail = {**RESULT_FORMAT, "unexpected_index_column_names": plan.index_columns[asset_name]}
+                # The failing values themselves too (the text of each failed attribute), for the observed values.
+                values = [p.context["value_column"] for p in failed if "value_column" in p.context]
+                index = plan.index_columns[asset_name] + [v for v in dict.fromkeys(values)
+                                                          if v not in plan.index_columns[asset_name]]
+                detail = {**RESULT_FORMAT, "unexpected_index_column_names": index}
                 results.update(self._run(plan, asset_name, query, failed, detail))
         return verdict(plan, results, seconds=time.perf_counter() - started)
 

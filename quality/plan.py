@@ -10,23 +10,31 @@ standard expectations apply to it as to any table:
   every attribute the entity model declares is there with its declared type: a `<column>__type`
   column holds the JSON kind of each value and `ExpectColumnValuesToBeInSet` allows only the kinds the
   declared type accepts. A child entity also needs its list (`list_path`) to be a JSON array in every
-  record, checked on a second query with one row per landed record;
+  record, checked on a second query with one row per landed record. An attribute a record may leave
+  out (see below) must still be carried by some record of the batch (`present.<column>`:
+  `ExpectColumnValuesToNotBeInSet` of `missing` on its kind column, judged by the report as "at least one
+  row has the key"): a field the source renamed or dropped shows up. `attributes_present` in the
+  entity's `quality` makes that an error, a warning (the default: the entity goes on, the audit row
+  and the check say so) or off. A required attribute needs no such check: every record must carry it;
 - checks the entity declares in metadata (`quality` in entities.json): `row_count` and
   `row_count_vs_previous_batch`, both `ExpectTableRowCountToBeBetween`. The comparison is with the
   previous successful batch (`quality.gate.previous_batch` finds it); an entity's first batch, and a
   previous batch with no rows, skip it (the notes say so).
 
-JSON kinds (the `__type` columns): `missing` (no such key), `null`, `string`, `integer` (a number
-without fraction that fits a bigint), `number` (any other number), `boolean`, `object`, `array`, and,
-for attributes declared as dates or timestamps, `date` / `timestamp` (a string PostgreSQL reads as
-one; any other string stays `string`). Declared types accept:
+JSON kinds (the `__type` columns) and which values fit which declared type are defined once, in
+`metadata.value_types`, which bronze's casts follow too (so whatever passes the gate builds): `missing`
+(no such key), `null`, `string`, `integer` (a number without fraction that fits a bigint: `1.0` is the
+integer 1), `number` (any other number), `out_of_range` (a number a float attribute cannot hold),
+`boolean`, `object`, `array`, and, for attributes declared as dates or timestamps, `date` / `timestamp`
+(a string PostgreSQL reads as one; any other string stays `string`). Declared types accept:
 
     str -> string          int -> integer       float, Decimal -> integer, number     bool -> boolean
     date -> date           datetime -> timestamp      dict, list, Any, a nested model kept whole -> object, array
 
 and an attribute that is Optional, has a default, or sits inside an Optional nested object may also
-be `null` or `missing` (a source may leave out what it has no value for; that an Optional attribute
-vanished from a whole batch is therefore not detectable, and not reported).
+be `null` or `missing` (a source may leave out what it has no value for; absent and null are the same
+value for bronze and silver). That such an attribute vanished from a whole batch is what
+`present.<column>` reports.
 
 JSON paths are read with `metadata.columns.json_path_literal`, as bronze reads them, and a list's
 items as bronze's `json_list_items` macro does (not a list: no items; positions from 1).
@@ -48,30 +56,10 @@ from metadata.columns import Column, json_path_literal
 from metadata.entity_model import attributes
 from metadata.models import Entity, ExplodePattern
 from metadata.naming import MAX_IDENTIFIER_BYTES
+from metadata.value_types import ANY_KIND, KINDS_BY_PG_TYPE, kind_sql
 
 ROWS, RECORDS = "rows", "records"  # the two query assets of an entity: its rows, and (explode) its records
 RECORD_NO, ITEM_NO = "_record_no", "_item_no"
-
-# The JSON kinds a declared PostgreSQL type accepts (see the module docstring).
-KINDS_BY_PG_TYPE: dict[str, tuple[str, ...]] = {
-    "text": ("string",),
-    "bigint": ("integer",),
-    "integer": ("integer",),
-    "double precision": ("integer", "number"),
-    "numeric": ("integer", "number"),
-    "boolean": ("boolean",),
-    "date": ("date",),
-    "timestamptz": ("timestamp",),
-    "jsonb": ("object", "array"),
-}
-_STRING_KIND = {"date": "date", "timestamptz": "timestamp"}  # strings PostgreSQL must be able to read as these
-# Used where pg_input_is_valid (PostgreSQL 16+) is missing: ISO dates and timestamps, as sources send them.
-_ISO_PATTERNS = {
-    "date": r"^\d{4}-\d{2}-\d{2}$",
-    "timestamptz": r"^\d{4}-\d{2}-\d{2}([ T]\d{2}[:]\d{2}([:]\d{2}([.]\d+)?)?)?\s*(Z|[+-]\d{2}([:]?\d{2})?)?$",
-}
-_BIGINT_MAX = 9223372036854775807
-
 
 @dataclass(frozen=True)
 class PlannedExpectation:
@@ -84,6 +72,7 @@ class PlannedExpectation:
     label: str  # what is checked, for a reader: "attribute address.city present with type string (text)"
     subject: str  # what a failure names: "attribute address.city"
     context: dict[str, Any] = field(default_factory=dict)  # facts needed to explain the outcome
+    severity: str = "error"  # "error" fails the entity; "warning" is reported and lets it go on
 
 
 @dataclass(frozen=True)
@@ -103,6 +92,12 @@ class EntityPlan:
     unit: str  # what one row of ROWS is, for messages: "record" or "item"
     notes: list[str]  # checks that were skipped, and why
     index_columns: dict[str, list[str]]  # asset -> columns that locate a row (quoted in failure messages)
+
+
+PRESENCE_EXPECTATION = "ExpectColumnValuesToNotBeInSet"
+# "At least one row is not `missing`" as GX's share of rows: any share above zero. The report decides
+# from the counts (rows minus unexpected), so this only keeps GX's own flag in line for batches under 10^12 rows.
+PRESENCE_MOSTLY = 1e-12
 
 
 def _path(path: Iterable[str]) -> sql.Composable:
@@ -126,24 +121,8 @@ def _text_value(column: Column) -> sql.Composable:
 
 
 def _kind_expression(column: Column, *, pg_input_is_valid: bool) -> sql.Composable:
-    value = _json_value(column)
-    number = sql.SQL(
-        "case when {v}::numeric = trunc({v}::numeric) and abs({v}::numeric) <= {max} then 'integer' else 'number' end"
-    ).format(v=value, max=sql.Literal(_BIGINT_MAX))
-    string: sql.Composable = sql.Literal("string")
-    if column.pg_type in _STRING_KIND:
-        text = sql.SQL("({} #>> '{{}}')").format(value)
-        valid = (
-            sql.SQL("pg_input_is_valid({}, {})").format(text, sql.Literal(column.pg_type))
-            if pg_input_is_valid
-            else sql.SQL("{} ~ {}").format(text, sql.Literal(_ISO_PATTERNS[column.pg_type]))
-        )
-        string = sql.SQL("case when {} then {} else 'string' end").format(
-            valid, sql.Literal(_STRING_KIND[column.pg_type]))
-    return sql.SQL(
-        "coalesce(case jsonb_typeof({v}) when 'number' then {number} when 'string' then {string}"
-        " else jsonb_typeof({v}) end, 'missing')"
-    ).format(v=value, number=number, string=string)
+    """The value's JSON kind, judged by the one definition bronze's casts follow (metadata.value_types)."""
+    return sql.SQL(kind_sql(column.pg_type, _json_value(column).as_string(), pg_input_is_valid=pg_input_is_valid))
 
 
 def kind_column_names(columns: list[Column]) -> dict[str, str]:
@@ -268,16 +247,23 @@ def plan_entity(catalog: Catalog, entity: Entity, batch_id: int, *, previous: Pr
     for c in columns:
         if c.source == "position":
             continue
-        allowed = list(KINDS_BY_PG_TYPE.get(c.pg_type, ("string", "integer", "number", "boolean", "object", "array")))
+        allowed = list(KINDS_BY_PG_TYPE.get(c.pg_type, ANY_KIND))
         nullable = not c.primary_key and _nullable_along(_model_of(catalog, entity, c), c.path)
         accepted = allowed + (["null", "missing"] if nullable else [])
         where = f"the parent record's {'.'.join(c.path)}" if explode and c.source == "record" else ".".join(c.path)
         subject = f"attribute {where}"
+        if nullable and entity.quality.attributes_present != "off":
+            expectations.append(PlannedExpectation(
+                f"present.{c.name}", ROWS, PRESENCE_EXPECTATION,
+                {"column": kinds[c.name], "value_set": ["missing"], "mostly": PRESENCE_MOSTLY},
+                f"{subject} carried by at least one {unit} of the batch", subject,
+                {"presence": True}, severity=entity.quality.attributes_present,
+            ))
         expectations.append(PlannedExpectation(
             f"attribute.{c.name}", ROWS, "ExpectColumnValuesToBeInSet",
             {"column": kinds[c.name], "value_set": accepted},
             f"{subject} present{' or null' if nullable else ''} with type {' or '.join(allowed)} ({c.pg_type})",
-            subject, {"expected": allowed, "pg_type": c.pg_type},
+            subject, {"expected": allowed, "pg_type": c.pg_type, "value_column": c.name},
         ))
 
     if explode:

@@ -22,6 +22,7 @@ class ExpectationOutcome:
     success: bool
     observed: dict[str, Any]  # the observed values GX reported (counts, kinds, examples, row count)
     summary: str  # what was seen; for a failure, the sentence that goes into the audit message
+    severity: str = "error"  # "warning": a failure is reported, the entity goes on
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,18 @@ class EntityVerdict:
     rows: int  # entity rows in the batch (records, or items of an exploded list)
     outcomes: list[ExpectationOutcome]
     notes: list[str]
-    message: str | None  # None when passed; else every failed expectation with what was observed
+    message: str | None  # None when passed without warnings; else every failed expectation with what was observed
     seconds: float = 0.0
 
     @property
     def failed(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success]
+        """The failed expectations that stop the entity."""
+        return [o for o in self.outcomes if not o.success and o.severity != "warning"]
+
+    @property
+    def warnings(self) -> list[ExpectationOutcome]:
+        """The failed expectations that are only reported."""
+        return [o for o in self.outcomes if not o.success and o.severity == "warning"]
 
 
 def _examples(values: list[Any]) -> str:
@@ -61,6 +68,16 @@ def _where(result: dict[str, Any], unit: str) -> str:
     return f" ({noun} {_examples(places)})"
 
 
+def _values(result: dict[str, Any], column: str | None) -> dict[str, str]:
+    """'#3' (or '#3 item 2') -> the value's text, from GX's partial unexpected index list."""
+    found: dict[str, str] = {}
+    for row in result.get("partial_unexpected_index_list") or []:
+        if column and isinstance(row, dict) and row.get(column) is not None and RECORD_NO in row:
+            place = f"#{row[RECORD_NO]}" + (f" item {row[ITEM_NO]}" if row.get(ITEM_NO) is not None else "")
+            found.setdefault(place, str(row[column]))
+    return found
+
+
 def describe(planned: PlannedExpectation, result: dict[str, Any], success: bool,
              unit: str) -> tuple[str, dict[str, Any]]:
     """The sentence for one expectation's outcome, and its observed values as plain data."""
@@ -77,6 +94,12 @@ def describe(planned: PlannedExpectation, result: dict[str, Any], success: bool,
                      f" {planned.context['previous_batch_id']}")
         return (text + ("" if success else f"; expected {planned.context['expected']}")), observed
     observed = {"rows": total, "unexpected": bad}
+    if planned.context.get("presence"):
+        carried = (total or 0) - bad
+        observed = {"rows": total, "carried": carried}
+        if carried or not total:
+            return f"{planned.subject}: carried by {carried} of {total} {units}", observed
+        return f"{planned.subject}: carried by none of the {total} {units} (no {unit} has the key)", observed
     where = _where(result, unit)
     if planned.expectation_type == "ExpectColumnValuesToNotBeNull":
         if not bad:
@@ -97,6 +120,9 @@ def describe(planned: PlannedExpectation, result: dict[str, Any], success: bool,
     # ExpectColumnValuesToBeInSet on a kind column
     seen = [(c["value"], c["count"]) for c in result.get("partial_unexpected_counts") or []]
     observed["unexpected_types"] = {str(k): n for k, n in seen}
+    values = _values(result, planned.context.get("value_column"))
+    if values:  # the offending values as the source wrote them, by landing record (a null or missing one has none)
+        observed["values"] = values
     if not bad:
         return f"{planned.subject}: all {total} {units} as declared", observed
     kinds = ", ".join(str(k) for k, _ in seen) or "?"
@@ -112,18 +138,26 @@ def verdict(plan: EntityPlan, results: dict[str, tuple[bool, dict[str, Any]]], *
     rows = 0
     for planned in plan.expectations:
         success, result = results[planned.key]
+        if planned.context.get("presence"):  # at least one row has the key (GX's share is only a proxy)
+            total = result.get("element_count") or 0
+            success = not total or total - (result.get("unexpected_count") or 0) > 0
         summary, observed = describe(planned, result, success, plan.unit)
         outcomes.append(ExpectationOutcome(planned.key, planned.label, planned.expectation_type, success, observed,
-                                           summary))
+                                           summary, planned.severity))
         if planned.asset == ROWS and result.get("element_count") is not None:
             rows = int(result["element_count"])
         elif planned.expectation_type == "ExpectTableRowCountToBeBetween" and result.get("observed_value") is not None:
             rows = int(result["observed_value"])
-    failed = [o for o in outcomes if not o.success]
+    failed = [o for o in outcomes if not o.success and o.severity != "warning"]
+    warned = [o for o in outcomes if not o.success and o.severity == "warning"]
     message = None
     if failed:
         message = (f"quality gate failed for {plan.entity} (batch {plan.batch_id}), "
                    f"{len(failed)} expectation(s): " + "; ".join(o.summary for o in failed))
+    if warned:
+        warning = f"{len(warned)} warning(s): " + "; ".join(o.summary for o in warned)
+        message = (f"{message}; {warning}" if message
+                   else f"quality gate passed for {plan.entity} (batch {plan.batch_id}) with {warning}")
     return EntityVerdict(plan.entity, plan.batch_id, not failed, rows, outcomes, plan.notes, message, seconds)
 
 

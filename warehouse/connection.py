@@ -3,7 +3,8 @@ connection handed to dlt and dbt (profiles.yml reads DATAPLATFORM_PG_*), and adv
 
 Every connection the platform opens uses the owner role (warehouse/roles.py): the embedded server's
 superuser URL is exchanged for the owner's here; an external URL is used as given (the operator gives the
-owner's, see `dataplatform setup-roles`)."""
+owner's, see `dataplatform setup-roles`).
+The session settings every client gets are in warehouse.session."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import zlib
 
 from secret_store.redact import remember_secret
 from warehouse.embedded import DATABASE_URL_ENV, EmbeddedPostgres, connection_params, state_dir
+from warehouse.session import pin_environment
 
 
 class NoWarehouseError(RuntimeError):
@@ -26,6 +28,7 @@ def warehouse_url() -> str:
             f"{DATABASE_URL_ENV} is not set: start Dagster through `dataplatform dev` (which starts the embedded "
             "PostgreSQL and sets it), or set it to your PostgreSQL URL"
         )
+    pin_environment()  # a process not started by the `dataplatform` command (a Dagster code server) too
     return url
 
 
@@ -42,11 +45,13 @@ def platform_url(url: str) -> str:
 
 def export_warehouse_env(url: str) -> None:
     """Make the warehouse reachable by everything this process starts: dlt, dbt (profiles.yml) and Dagster,
-    all as the owner role when `url` is the embedded server's superuser URL (see platform_url)."""
+    all as the owner role when `url` is the embedded server's superuser URL (see platform_url), and all with
+    the platform's session settings."""
     remember_secret(str(connection_params(url)["password"]))  # the superuser's, when given the embedded one's URL
     url = platform_url(url)
     params = connection_params(url)
     remember_secret(str(params["password"]))  # masked in every message, even after the environment changes
+    pin_environment()
     os.environ[DATABASE_URL_ENV] = url
     os.environ["DATAPLATFORM_PG_HOST"] = str(params["host"])
     os.environ["DATAPLATFORM_PG_PORT"] = str(params["port"])

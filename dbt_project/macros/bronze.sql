@@ -16,7 +16,8 @@
         {%- if column.type == 'jsonb' -%}
             {{ json_extract(root, column.path_sql, as_json=true) }}
         {%- else -%}
-            cast({{ json_extract(root, column.path_sql) }} as {{ column.type }})
+            {#- cast_sql comes from metadata/value_types.py, the definition the quality gate checks by. -#}
+            {{ column.cast_sql | replace('{value}', json_extract(root, column.path_sql)) }}
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}

@@ -18,6 +18,7 @@
     {{ return(adapter.dispatch('silver_stage', 'dataplatform')(bronze_relation, primary_key, columns, scd2_columns)) }}
 {%- endmacro %}
 
+{#- scd2_columns: [{"name": ..., "type": ...}], the SCD2 attributes with their declared types (see scd2_hash). -#}
 {% macro postgres__silver_stage(bronze_relation, primary_key, columns, scd2_columns) %}
 select distinct on (_batch_id, {{ quote_identifiers(primary_key) }})
     _batch_id,
@@ -25,10 +26,54 @@ select distinct on (_batch_id, {{ quote_identifiers(primary_key) }})
     {%- for column in columns %}
     {{ quote_identifier(column) }},
     {%- endfor %}
-    md5(cast(row({% for column in scd2_columns %}{{ quote_identifier(column) }}{{ ", " if not loop.last }}{% else %}''{% endfor %}) as text)) as _scd2_hash
+    {{ scd2_hash(scd2_columns) }} as _scd2_hash
 from {{ bronze_relation }}
 order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
 {% endmacro %}
+
+
+{#- The value rule: a version's SCD2 hash depends on the values of its SCD2 attributes as their declared
+    types, never on how a value was written or on a session setting, so a new version opens only when
+    a value changed:
+      numeric            as a number: 1 = 1.0 = 1.00 (trailing fraction zeros dropped, trim_scale);
+      double precision   by its exact binary value (float8send; -0 counts as 0), not its printed form,
+                         which extra_float_digits changes;
+      timestamptz        as an instant: its UTC time to the microsecond (to_char at time zone 'UTC'), which
+                         TimeZone and DateStyle do not change;
+      date               its ISO text (to_char), which DateStyle does not change;
+      jsonb              jsonb's own text: key order, whitespace and duplicate keys do not count (numbers
+                         inside keep their written form: 1.0 and 1 in a JSON attribute differ);
+      text, bigint, integer, boolean: their text, which no setting changes.
+    null (SQL NULL, which bronze gives for an absent key too) is one value: absent and null are the same
+    for history. `relation` prefixes the column names (for re-hashing a table's stored versions). -#}
+{% macro scd2_hash(columns, relation=none) -%}
+    {{ return(adapter.dispatch('scd2_hash', 'dataplatform')(columns, relation)) }}
+{%- endmacro %}
+
+{% macro postgres__scd2_hash(columns, relation) -%}
+    md5(cast(row({% for column in columns %}{{ postgres__scd2_value(column, relation) }}{{ ", " if not loop.last }}{% else %}''{% endfor %}) as text))
+{%- endmacro %}
+
+{% macro postgres__scd2_value(column, relation) -%}
+    {%- set x = (relation ~ '.' if relation else '') ~ quote_identifier(column.name) -%}
+    {#- Types as the generator names them, or as format_type names the stored columns (re-hash). -#}
+    {%- set type = (column.type | lower).split('(')[0] | trim | replace('timestamp with time zone', 'timestamptz') -%}
+    {%- if type == 'numeric' -%}
+        trim_scale({{ x }})
+    {%- elif type == 'double precision' -%}
+        encode(float8send({{ x }} + cast(0 as double precision)), 'hex')
+    {%- elif type == 'timestamptz' -%}
+        case when isfinite({{ x }}) then to_char({{ x }} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') else cast({{ x }} as text) end
+    {%- elif type == 'date' -%}
+        case when isfinite({{ x }}) then to_char({{ x }}, 'YYYY-MM-DD') else cast({{ x }} as text) end
+    {%- else -%}
+        {{ x }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Marks a silver table whose stored _scd2_hash values follow the value rule above (a column comment):
+    a table built by an earlier rule is re-hashed once, so changing the rule opens no version. -#}
+{% macro _scd2_hash_rule() -%}dataplatform scd2_hash: values v1{%- endmacro %}
 
 
 {% macro _key_match(left, right, primary_key) -%}
@@ -91,6 +136,23 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
                 alter table {{ target }} add column {{ quote_identifier(column[0]) }} {{ column[1] }};
             {% endcall %}
         {%- endfor %}
+    {%- endif %}
+
+    {#- Stored versions hashed by an earlier rule are re-hashed by this one (see _scd2_hash_rule). -#}
+    {%- set scd2_typed = [] -%}
+    {%- for column in data_columns if column[0] not in primary_key + scd1_columns + ['_scd2_hash'] -%}
+        {%- do scd2_typed.append({'name': column[0], 'type': column[1]}) -%}
+    {%- endfor -%}
+    {% call statement('hash_rule', fetch_result=True) %}
+        select col_description(attrelid, attnum) from pg_attribute
+        where attrelid = '{{ target }}'::regclass and attname = '_scd2_hash'
+    {% endcall %}
+    {%- if load_result('hash_rule')['table'].rows[0][0] != _scd2_hash_rule() %}
+        {% call statement('rehash') %}
+            update {{ target }} as t set _scd2_hash = {{ scd2_hash(scd2_typed, 't') }}
+            where t._scd2_hash is distinct from {{ scd2_hash(scd2_typed, 't') }};
+            comment on column {{ target }}._scd2_hash is '{{ _scd2_hash_rule() }}';
+        {% endcall %}
     {%- endif %}
 
     {%- set entity_filter -%}

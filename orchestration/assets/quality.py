@@ -56,6 +56,8 @@ def _description(catalog: Catalog, entity: Entity) -> str:
     checks = [f"primary key ({', '.join(catalog.primary_key(entity))}) present and unique in the batch",
               "declared attributes present with their declared types"]
     quality = entity.quality
+    if quality.attributes_present != "off":
+        checks.append(f"each Optional attribute carried by some record of the batch ({quality.attributes_present})")
     if quality.row_count:
         checks.append(f"row count between {quality.row_count.min} and {quality.row_count.max}")
     if quality.row_count_vs_previous_batch:
@@ -93,7 +95,8 @@ def quality_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
 def _markdown(verdict: EntityVerdict) -> str:
     lines = ["| expectation | result | observed |", "| --- | --- | --- |"]
     for o in verdict.outcomes:
-        lines.append(f"| {o.label} | {'passed' if o.success else '**FAILED**'} | {o.summary.replace('|', '/')} |")
+        result = "passed" if o.success else "warning" if o.severity == "warning" else "**FAILED**"
+        lines.append(f"| {o.label} | {result} | {o.summary.replace('|', '/')} |")
     lines += [f"| {note} | skipped | |" for note in verdict.notes]
     return "\n".join(lines)
 
@@ -115,7 +118,9 @@ def _result(catalog: Catalog, entity: Entity, run: SystemRun, verdict: EntityVer
     }
     if verdict.notes:
         metadata["skipped"] = "; ".join(verdict.notes)
-    description = redact(verdict.message or "") if not verdict.passed else (
+    if verdict.warnings:  # reported, not stopping the entity (e.g. attributes_present: warning)
+        metadata["warnings"] = redact("; ".join(o.summary for o in verdict.warnings))
+    description = redact(verdict.message or "") if not verdict.passed or verdict.warnings else (
         f"batch {run.batch_id}: all {len(verdict.outcomes)} expectations passed"
         + "".join(f"; {note}" for note in verdict.notes))
     return dg.AssetCheckResult(
@@ -165,8 +170,8 @@ def _run_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseReso
                                                             dagster_run_id=run_id)}
                 for entity in entities:
                     verdict = verdicts[entity.name]
-                    if not verdict.passed:
-                        MaskedLog(context).warning(verdict.message or "")
+                    if verdict.message:  # failed, or passed with warnings
+                        MaskedLog(context).warning(verdict.message)
                     previous = results.get(entity.name)
                     result = _result(catalog, entity, run, verdict, validator.startup_seconds)
                     if previous is not None and not previous.passed:
