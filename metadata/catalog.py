@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,17 +97,106 @@ class Catalog:
         return [c.name for c in self.columns[entity.name] if c.primary_key]
 
 
+class _NonFinite(str):
+    """What the decoder makes of NaN / Infinity / -Infinity, so that `_unclean` can name where it stood."""
+
+
+class _Object(dict[str, Any]):
+    """A JSON object that remembers the keys it held more than once: (key, first value, later value)."""
+
+    duplicates: list[tuple[str, Any, Any]]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    result, result.duplicates = _Object(), []
+    for key, value in pairs:
+        if key in result:
+            result.duplicates.append((key, result[key], value))
+        result[key] = value
+    return result
+
+
+# Plain json.loads silently keeps the last of two equal keys and reads NaN / Infinity as numbers: a
+# declaration must mean one thing, so both are kept visible here and refused by `_unclean`.
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_NonFinite)
+
+
+def _walk(value: Any, loc: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Every value of a decoded file with its location, in the file's order (keys before their values)."""
+    yield loc, value
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _walk(child, (*loc, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _walk(child, (*loc, index))
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, _NonFinite) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _unclean(file: str, data: Any, problems: list[Problem]) -> bool:
+    """Report every duplicated key and non-finite number in `data`, each at its object and field."""
+    found = False
+    for loc, value in _walk(data):
+        label, rest = _object_label(data, loc)
+        if isinstance(value, _NonFinite):
+            field = ".".join(map(str, rest)) or "-"
+            problems.append(Problem(file, label, field, f"{value} is not a JSON number; write a finite number"))
+            found = True
+        for key, first, later in value.duplicates if isinstance(value, _Object) else ():
+            field = ".".join(map(str, (*rest, key)))
+            problems.append(Problem(file, label, field, f"key {key!r} appears twice in the same object (first "
+                                    f"{_short(first)}, then {_short(later)}); keep one"))
+            found = True
+    return found
+
+
+def _not_utf8(path: Path, data: bytes, err: UnicodeDecodeError, problems: list[Problem]) -> None:
+    """Name the first byte that is not UTF-8, and the object and field it is in when the rest of the
+    file is readable (the byte then sits in a string, kept as an escaped surrogate)."""
+    line = data.count(b"\n", 0, err.start) + 1
+    message = (f"not valid UTF-8 at byte offset {err.start} (line {line}, byte 0x{data[err.start]:02x}); "
+               "save the file as UTF-8")
+    label, field = "(file)", "-"
+    try:
+        tree = json.loads(data.decode("utf-8", "surrogateescape"))
+    except (ValueError, RecursionError):
+        tree = None
+    for loc, value in _walk(tree) if tree is not None else ():
+        keys = [k for k in value if any(0xDC80 <= ord(c) <= 0xDCFF for c in k)] if isinstance(value, dict) else []
+        if keys or (isinstance(value, str) and any(0xDC80 <= ord(c) <= 0xDCFF for c in value)):
+            label, rest = _object_label(tree, (*loc, *keys[:1]))
+            field = ".".join(str(p).encode("utf-8", "surrogateescape").decode("utf-8", "replace") for p in rest)
+            break
+    problems.append(Problem(path.name, label, field or "-", message))
+
+
 def _read(path: Path, problems: list[Problem]) -> Any:
+    """The decoded file, or None after adding its problems: missing, not UTF-8, not JSON, or JSON that
+    does not say one thing (a key twice in an object, NaN or Infinity)."""
     if not path.exists():
         problems.append(Problem(path.name, "(file)", "-", f"file not found at {path}; create it"))
         return None
+    data = path.read_bytes()
     try:
-        return json.loads(path.read_text())
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        _not_utf8(path, data, err, problems)
+        return None
+    try:
+        decoded = _DECODER.decode(text)
     except json.JSONDecodeError as err:
         problems.append(
             Problem(path.name, "(file)", "-", f"not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}")
         )
         return None
+    except RecursionError:
+        problems.append(Problem(path.name, "(file)", "-", "nested too deeply to read; declarations nest a few levels"))
+        return None
+    return None if _unclean(path.name, decoded, problems) else decoded
 
 
 def _object_label(data: Any, loc: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:

@@ -148,7 +148,25 @@ def _run_in_process() -> Any:
     return outcome, "\n".join(messages)
 
 
-def test_a_malformed_source_file_fails_the_batch_and_loses_nothing(fresh_warehouse: str) -> None:
+def _malformed(path: Path) -> str:
+    path.write_text('[{"vehicle_id": "V1",, }]')
+    return f"{path}: not valid JSON at line 1, column 22"
+
+
+def _nul_in_record_5(path: Path) -> str:
+    """A value the reader's JSON parser accepts but PostgreSQL's jsonb refuses (it used to fail in dlt's
+    COPY, after its retries, naming a line of dlt's own CSV file)."""
+    lines = path.read_text().split("\n")  # '[', then one record per line
+    lines[5] = lines[5].replace('"color": "', '"color": "\\u0000', 1)
+    path.write_text("\n".join(lines))
+    column = lines[5].index("\\u0000") + 1
+    return f"{path}: record 5, line 6, column {column}: the escape \\u0000 (a NUL character)"
+
+
+@pytest.mark.parametrize("spoil", [_malformed, _nul_in_record_5])
+def test_a_bad_source_file_fails_the_batch_naming_file_and_record_and_loses_nothing(
+    fresh_warehouse: str, spoil: Any
+) -> None:
     from warehouse.embedded import state_dir
 
     url, source = fresh_warehouse, state_dir() / "sources" / "TST01"
@@ -157,12 +175,14 @@ def test_a_malformed_source_file_fails_the_batch_and_loses_nothing(fresh_warehou
     assert _run_in_process()[0].success
     before = {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES}
     folder = write_day(days[1], source)
-    (folder / "vehicles.json").write_text('[{"vehicle_id": "V1",, }]')
+    expected = spoil(folder / "vehicles.json")
     outcome, output = _run_in_process()
     assert not outcome.success
     run = _rows(url, "select batch_id, status, message from audit.system_run order by system_run_id desc limit 1")[0]
     assert run["status"] == "failed"
-    assert f"{folder / 'vehicles.json'}: not valid JSON at line 1, column 22" in run["message"]
+    assert expected in run["message"]
+    landed = _rows(url, "select count(*) as n from landing.tst01_vehicles where _batch_id = %s", (run["batch_id"],))
+    assert landed == [{"n": 0}]
     landed = _rows(url, "select count(*) as n from landing.tst01_owners where _batch_id = %s", (run["batch_id"],))
     assert landed == [{"n": 0}]
     assert {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES} == before
