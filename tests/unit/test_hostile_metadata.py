@@ -9,11 +9,7 @@ and a key called `user`) is tests/e2e/test_hostile_run.py.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +21,7 @@ from codegen.dbt_files import generate
 from metadata.catalog import DEFAULT_FOLDER, MetadataError, Problem, load_catalog
 from metadata.columns import RESERVED_COLUMNS, Column, json_path_literal
 from metadata.naming import path_segment_problem
-from secret_store.env import ENV_PREFIX, EnvSecretStore
+from secret_store.env import EnvSecretStore
 
 # What someone who wants to run SQL or templates through metadata would try. Each must be refused
 # wherever a name or a JSON key is expected.
@@ -63,44 +59,6 @@ HOSTILE = [
     "ｏwner",  # fullwidth o
     "x" * 129,
 ]
-
-
-@pytest.fixture(autouse=True)
-def no_secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith(ENV_PREFIX):
-            monkeypatch.delenv(name)
-    monkeypatch.delenv("DATAPLATFORM_ENV_FILE", raising=False)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> EnvSecretStore:
-    return EnvSecretStore(env_file=tmp_path / "absent.env")
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    target = tmp_path / "declarations"
-    shutil.copytree(DEFAULT_FOLDER, target)
-    return target
-
-
-@pytest.fixture
-def model_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], str]]:
-    """Write a module of entity models into tmp_path (on sys.path); returns its name."""
-    target = tmp_path / "models"
-    target.mkdir()
-    monkeypatch.syspath_prepend(str(target))
-    names: list[str] = []
-
-    def write(name: str, source: str) -> str:
-        (target / f"{name}.py").write_text(textwrap.dedent(source))
-        names.append(name)
-        return name
-
-    yield write
-    for name in names:
-        sys.modules.pop(name, None)
 
 
 def edit(folder: Path, file: str, mutate: Callable[[Any], None]) -> None:

@@ -9,11 +9,7 @@ object and field of the problem it causes (and the key part of its message).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +27,7 @@ from metadata.naming import (
     to_identifier,
 )
 from secret_store.base import MissingSecretError, resolve_secrets, secret_keys
-from secret_store.env import ENV_PREFIX, EnvSecretStore
+from secret_store.env import EnvSecretStore
 
 SECRET_VALUE = "s3cr3t-Value-4711"  # must never show up in an error
 TOKEN_REF = {"type": "secret", "key": "tst01/token"}
@@ -41,29 +37,6 @@ Mutation = Callable[[dict[str, Any]], None]
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture(autouse=True)
-def no_secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Whatever the developer's shell exports, no secret is set unless a test sets it."""
-    for name in list(os.environ):
-        if name.startswith(ENV_PREFIX):
-            monkeypatch.delenv(name)
-    monkeypatch.delenv("DATAPLATFORM_ENV_FILE", raising=False)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> EnvSecretStore:
-    """The environment only: its `.env` file does not exist."""
-    return EnvSecretStore(env_file=tmp_path / "absent.env")
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    """A private copy of the bundled declarations, free to mutate."""
-    target = tmp_path / "declarations"
-    shutil.copytree(DEFAULT_FOLDER, target)
-    return target
 
 
 def edit(folder: Path, file: str, mutate: Callable[[Any], None]) -> None:
@@ -397,24 +370,6 @@ def test_entity_model_that_cannot_be_imported(folder: Path, store: EnvSecretStor
     p = find(problems, "entities.json", "entity owner", "model")
     assert p.message == f"cannot load {ref!r}: {expected}"
     assert len(problems) == 1
-
-
-@pytest.fixture
-def model_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], str]]:
-    """Write a module of entity models into tmp_path (on sys.path) and return 'module:' prefixes."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    names: list[str] = []
-
-    def write(name: str, source: str) -> str:
-        (folder / f"{name}.py").write_text(textwrap.dedent(source))
-        names.append(name)
-        return name
-
-    yield write
-    for name in names:
-        sys.modules.pop(name, None)
 
 
 def test_entity_model_module_that_fails_on_import(

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,8 @@ from secret_store.env import EnvSecretStore
 OWNER = "entities[0] (owner)"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> EnvSecretStore:
-    return EnvSecretStore(env_file=tmp_path / "absent.env")
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    target = tmp_path / "declarations"
-    shutil.copytree(DEFAULT_FOLDER, target)
-    return target
 
 
 def set_quality(folder: Path, entity: str, quality: Any) -> None:
