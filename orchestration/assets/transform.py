@@ -19,9 +19,10 @@ from psycopg import sql
 
 from audit import batches, entities
 from audit.batches import SystemRun
+from audit.locks import transform_lock
 from ingestion.landing import count_batch_rows
 from metadata.catalog import Catalog
-from orchestration.masking import masked_failures
+from orchestration.masking import MaskedLog, masked_failures
 from orchestration.resources import WarehouseResource
 from orchestration.run_config import TransformConfig
 from orchestration.translator import LayerTranslator
@@ -119,7 +120,10 @@ def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefiniti
     def _dbt_layers(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
                     config: TransformConfig) -> Iterator[Any]:
         with masked_failures():
-            yield from _build(context, catalog, dbt, warehouse, config)
+            # Whatever started this run (CLI, UI, schedule, sensor), no other dbt build runs meanwhile.
+            with transform_lock(warehouse.url(), on_wait=lambda: MaskedLog(context).warning(
+                    "another run's dbt build is in progress: waiting for it to finish before building")):
+                yield from _build(context, catalog, dbt, warehouse, config)
             _fail_if_entities_failed(warehouse, context.run.run_id)
 
     return _dbt_layers
