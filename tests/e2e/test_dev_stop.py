@@ -1,4 +1,4 @@
-"""`dataplatform dev` stops everything it started: SIGTERM to the CLI alone (as a service manager or `kill`
+"""`dataplatform dev` stops everything it started: SIGTERM or SIGINT to the CLI alone (as a service manager or `kill`
 sends it) stops the Dagster webserver, the daemon and their code servers, and then the embedded PostgreSQL
 the UI was using. Real processes: the CLI in a subprocess with a state folder of its own."""
 
@@ -42,7 +42,8 @@ def _postmaster_pid(home: Path) -> int | None:
     return int(pid_file.read_text().splitlines()[0]) if pid_file.exists() else None
 
 
-def test_sigterm_stops_the_ui_its_daemon_and_the_warehouse(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_stops_the_ui_its_daemon_and_the_warehouse(tmp_path: Path, stop: signal.Signals) -> None:
     home = tmp_path / "home"
     port = _free_port()
     env = {**os.environ, "DATAPLATFORM_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
@@ -66,14 +67,14 @@ def test_sigterm_stops_the_ui_its_daemon_and_the_warehouse(tmp_path: Path) -> No
         postmaster = _postmaster_pid(home)
         assert postmaster is not None and psutil.pid_exists(postmaster), log.read_text()
 
-        cli.send_signal(signal.SIGTERM)
+        cli.send_signal(stop)  # to the CLI alone, as `kill` or a service manager sends it
         code = cli.wait(timeout=STOP_TIMEOUT)
         output = log.read_text()
         assert code == 0, output
         _, alive = psutil.wait_procs(tree, timeout=STOP_TIMEOUT)
         assert [p for p in alive if p.status() != psutil.STATUS_ZOMBIE] == [], (alive, output)
         assert not _answers(port)
-        assert "Dagster UI stopped (SIGTERM)" in output and "embedded PostgreSQL stopped" in output, output
+        assert f"Dagster UI stopped ({stop.name})" in output and "embedded PostgreSQL stopped" in output, output
         assert not psutil.pid_exists(postmaster) or psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE
         assert _postmaster_pid(home) is None
     finally:
