@@ -4,6 +4,7 @@ the UI was using. Real processes: the CLI in a subprocess with a state folder of
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -54,13 +55,14 @@ def test_a_stop_signal_stops_the_ui_its_daemon_and_the_warehouse(tmp_path: Path,
     with log.open("w") as out:
         cli = subprocess.Popen([sys.executable, "-m", "cli.main", "dev", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=out, stderr=subprocess.STDOUT)
+    tree: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while not _answers(port):
             assert cli.poll() is None, log.read_text()
             assert time.monotonic() < deadline, f"the UI did not answer on port {port}:\n{log.read_text()}"
             time.sleep(1)
-        tree = psutil.Process(cli.pid).children(recursive=True)
+        tree += psutil.Process(cli.pid).children(recursive=True)
         commands = [" ".join(p.cmdline()) for p in tree]
         assert any("dagster_webserver" in c for c in commands), commands
         assert any("dagster._daemon" in c for c in commands), commands
@@ -77,9 +79,11 @@ def test_a_stop_signal_stops_the_ui_its_daemon_and_the_warehouse(tmp_path: Path,
         assert f"Dagster UI stopped ({stop.name})" in output and "embedded PostgreSQL stopped" in output, output
         assert not psutil.pid_exists(postmaster) or psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE
         assert _postmaster_pid(home) is None
-    finally:
-        if cli.poll() is None:  # a failed assertion above: leave nothing behind
-            for process in psutil.Process(cli.pid).children(recursive=True):
-                process.kill()
+    finally:  # after a failed assertion above: leave nothing behind
+        if cli.poll() is None:
+            tree += psutil.Process(cli.pid).children(recursive=True)
             cli.kill()
             cli.wait()
+        for process in tree:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
