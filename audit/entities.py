@@ -76,6 +76,29 @@ def failed_entities(conn: psycopg.Connection, dagster_run_id: str) -> list[tuple
     ).fetchall()
 
 
+def failed_entity_batches(conn: psycopg.Connection, dagster_run_id: str) -> list[tuple[str, str, int, str, str | None]]:
+    """(system, entity, batch, layer, message) of every entity step that failed in a Dagster run, in order."""
+    return conn.execute(
+        "select system_id, entity, batch_id, layer, message from audit.entity_layer_run"
+        " where dagster_run_id = %s and status = 'failed' order by entity_layer_run_id",
+        (dagster_run_id,),
+    ).fetchall()
+
+
+def unapplied_gate_failures(conn: psycopg.Connection, system_id: str) -> dict[str, tuple[int, str | None]]:
+    """entity -> (batch, message) of each entity whose latest failed gate result is of a batch that silver has
+    not applied since: the gate's failure stands until that batch is applied (or skipped, which records it)."""
+    rows = conn.execute(
+        "select distinct on (g.entity) g.entity, g.batch_id, g.message from audit.latest_gate_result as g"
+        " where g.system_id = %s and g.status = 'failed' and not exists ("
+        "   select 1 from audit.silver_applied_batch as s where s.system_id = g.system_id and s.entity = g.entity"
+        "   and s.batch_id = g.batch_id and s.entity_layer_run_id > g.entity_layer_run_id)"
+        " order by g.entity, g.entity_layer_run_id desc",
+        (system_id,),
+    ).fetchall()
+    return {entity: (int(batch), message) for entity, batch, message in rows}
+
+
 def notes(conn: psycopg.Connection, dagster_run_id: str) -> list[tuple[str, str, str]]:
     """(layer, entity, message) of entity steps that went through with something to say (new fields...)."""
     return conn.execute(

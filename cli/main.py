@@ -23,6 +23,7 @@ from pathlib import Path
 import psycopg
 
 from cli.environment import environment_failure
+from cli.processes import run_process_group
 from metadata.catalog import Catalog, MetadataError, load_catalog
 from secret_store.redact import redact
 from warehouse.embedded import WarehouseError, open_warehouse, redact_url, state_dir
@@ -258,13 +259,19 @@ def cmd_dev(args: argparse.Namespace) -> int:
         from orchestration.instance import prepare_dagster_home
 
         prepare_dagster_home()
-        echo(f"Dagster UI on http://127.0.0.1:{args.port} with warehouse {redact_url(url)} (Ctrl-C stops both)")
+        echo(f"Dagster UI on http://127.0.0.1:{args.port} with warehouse {redact_url(url)}"
+             " (Ctrl-C or SIGTERM stops both)")
         dagster = str(Path(sys.executable).parent / "dagster")
-        try:
-            return subprocess.call([dagster, "dev", "-m", "orchestration.definitions", "-p", str(args.port)],
-                                   env=os.environ.copy())
-        except KeyboardInterrupt:
-            return EXIT_OK
+        # Its webserver, daemon and code servers are stopped (and waited for) before the warehouse is released.
+        code, stopped_by = run_process_group([dagster, "dev", "-m", "orchestration.definitions", "-p", str(args.port)])
+        if stopped_by is not None:
+            echo(f"Dagster UI stopped ({signal.Signals(stopped_by).name})")
+            return EXIT_OK  # asked to stop, and stopped: not a failure
+        if code != 0:
+            error(f"`dagster dev` ended with exit status {code}; its output above says why"
+                  f" (is port {args.port} in use? choose another with --port)")
+            return EXIT_FAILED
+        return EXIT_OK
 
 
 def parser() -> argparse.ArgumentParser:

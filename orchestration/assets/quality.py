@@ -18,7 +18,11 @@ How a failure stops one entity and not the others:
   has no edge, so nothing keeps dbt from running before the gate has written its rows), and it
   skips every downstream step when a blocking check fails with severity ERROR. All entities' dbt
   models run in one step, so an ERROR would stop the healthy entities too. WARN keeps the ordering
-  and lets that step run; the per-entity stop happens in bronze/silver, from the audit rows.
+  and lets that step run; the per-entity stop happens in bronze/silver, from the audit rows. That step
+  ends by failing (so the Dagster run is failed, as the CLI's exit status says) when an entity of the run
+  failed, naming each entity and batch, once the healthy entities are built and materialized.
+- A run with nothing new for a system repeats each entity's standing gate failure (the latest failed
+  batch that silver has not applied since): a quiet run never shows a failed entity green.
 - If the gate itself cannot run (the warehouse is gone, GX cannot start), the step fails, and
   because the checks are blocking the dbt step does not run at all: nothing unchecked reaches bronze.
   An entity whose own check errors (say, a query error) fails alone, like an entity that fails.
@@ -29,10 +33,11 @@ import json
 from collections.abc import Iterator
 
 import dagster as dg
+import psycopg
 
 from audit import batches
 from audit.batches import SystemRun
-from audit.entities import record_entity
+from audit.entities import record_entity, unapplied_gate_failures
 from ingestion.landing import LANDING_SCHEMA
 from metadata.catalog import Catalog
 from metadata.models import Entity, System
@@ -134,18 +139,36 @@ def _result(catalog: Catalog, entity: Entity, run: SystemRun, verdict: EntityVer
     )
 
 
+def _standing_results(conn: psycopg.Connection, catalog: Catalog, system: System,
+                      entities: list[Entity]) -> Iterator[dg.AssetCheckResult]:
+    """Nothing new landed: each check repeats the gate's standing word. A failed gate result stands until silver
+    has applied that batch, so a quiet run never turns a failed entity green in the UI."""
+    standing = unapplied_gate_failures(conn, system.id)
+    for entity in entities:
+        if entity.name in standing:
+            batch_id, message = standing[entity.name]
+            yield dg.AssetCheckResult(
+                check_name=check_name(entity), asset_key=_asset_key(catalog, entity), passed=False,
+                severity=dg.AssetCheckSeverity.WARN,  # as in _result: the audit rows stop the entity
+                metadata={"batch_id": batch_id, "standing": "nothing new landed; this batch's failure stands"},
+                description=redact(f"nothing new landed in this run; the gate's failure of batch {batch_id} stands"
+                                   f" until that batch is applied: {message or 'see the run that checked it'}"),
+            )
+        else:
+            yield dg.AssetCheckResult(
+                check_name=check_name(entity), asset_key=_asset_key(catalog, entity), passed=True,
+                metadata={"batch_id": "none: nothing new landed in this run"},
+                description="nothing new landed in this run: nothing to check",
+            )
+
+
 def _run_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, catalog: Catalog, system: System,
                 entities: list[Entity]) -> Iterator[dg.AssetCheckResult]:
     run_id = context.run.run_id
     with warehouse.connect() as conn:
         runs = [r for r in batches.system_runs_of(conn, run_id) if r.system_id == system.id]
         if not runs:
-            for entity in entities:
-                yield dg.AssetCheckResult(
-                    check_name=check_name(entity), asset_key=_asset_key(catalog, entity), passed=True,
-                    metadata={"batch_id": "none: nothing new landed in this run"},
-                    description="nothing new landed in this run: nothing to check",
-                )
+            yield from _standing_results(conn, catalog, system, entities)
             return
         try:
             validator = GxValidator(warehouse.url())  # imports GX (seconds): only when there is a batch to check

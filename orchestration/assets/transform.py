@@ -19,9 +19,10 @@ from psycopg import sql
 
 from audit import batches, entities
 from audit.batches import SystemRun
+from audit.locks import transform_lock
 from ingestion.landing import count_batch_rows
 from metadata.catalog import Catalog
-from orchestration.masking import masked_failures
+from orchestration.masking import MaskedLog, masked_failures
 from orchestration.resources import WarehouseResource
 from orchestration.run_config import TransformConfig
 from orchestration.translator import LayerTranslator
@@ -119,9 +120,31 @@ def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefiniti
     def _dbt_layers(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
                     config: TransformConfig) -> Iterator[Any]:
         with masked_failures():
-            yield from _build(context, catalog, dbt, warehouse, config)
+            # Whatever started this run (CLI, UI, schedule, sensor), no other dbt build runs meanwhile.
+            with transform_lock(warehouse.url(), on_wait=lambda: MaskedLog(context).warning(
+                    "another run's dbt build is in progress: waiting for it to finish before building")):
+                yield from _build(context, catalog, dbt, warehouse, config)
+            _fail_if_entities_failed(warehouse, context.run.run_id)
 
     return _dbt_layers
+
+
+def _fail_if_entities_failed(warehouse: WarehouseResource, run_id: str) -> None:
+    """After every healthy entity is built and materialized: fail the step (so the Dagster run) when an entity of
+    this run failed in the gate, bronze or silver, naming each with its batch. The audit rows say so already, and
+    the CLI exits 1; this makes the UI's run status agree."""
+    with warehouse.connect() as conn:
+        failures = entities.failed_entity_batches(conn, run_id)
+    if not failures:
+        return
+    names = "; ".join(f"{system}.{entity} batch {batch} ({layer})" for system, entity, batch, layer, _ in failures)
+    raise dg.Failure(
+        description=f"{len(failures)} entity step(s) failed in this run: {names}. The other entities were built;"
+                    " each failure's reason is in this failure's metadata and in the audit tables.",
+        metadata={"failures": dg.MetadataValue.json([
+            {"system": system, "entity": entity, "batch_id": batch, "layer": layer, "message": redact(message or "")}
+            for system, entity, batch, layer, message in failures])},
+    )
 
 
 def _build(context: dg.AssetExecutionContext, catalog: Catalog, dbt: DbtCliResource, warehouse: WarehouseResource,

@@ -404,3 +404,76 @@ def test_through_the_dagster_job_a_failing_entity_fails_alone(warehouse: str, tm
     assert checks["owner_quality_gate"].description == (
         f"batch {quality[0]['batch_id']}: all 9 expectations passed;"
         " row_count_vs_previous_batch: skipped, no previous successful batch of this entity")
+
+
+def test_a_failed_entity_fails_the_dagster_run_and_its_check_stays_failed(warehouse: str, tmp_path: Path) -> None:
+    """What the operator sees is what happened: the healthy entities are built and materialized, then the
+    Dagster run ends FAILURE naming the entity and batch; a following run with nothing new shows the check
+    still failed for that batch (silver never applied it)."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    url = database(warehouse, "quality_gate_dagster")
+    home = tmp_path / "home"
+    day = next(simulate(days=1, seed=7))
+    first = next(k for k, v in day.vehicles.items() if v["options"])
+    record = copy.deepcopy(day.vehicles[first])
+    record["options"][0]["price"] = "expensive"
+    day.vehicles = {**day.vehicles, first: record}
+    write_day(day, home / "sources" / "TST01")
+    env = {**os.environ, "DATAPLATFORM_DATABASE_URL": url, "DATAPLATFORM_HOME": str(home),
+           "DAGSTER_HOME": str(home / "dagster"), "PYTHONPATH": str(ROOT)}
+    env.pop("DATAPLATFORM_METADATA_DIR", None)
+
+    def run() -> tuple[int, str]:
+        done = subprocess.run([sys.executable, "-m", "cli.main", "run", "--system", "TST01"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)
+        return done.returncode, done.stdout + done.stderr
+
+    code, output = run()
+    assert code == 1, output
+    gate = rows(url, "select batch_id, dagster_run_id from audit.entity_layer_run"
+                     " where layer = 'quality' and entity = 'vehicle_option'")[0]
+    batch_id, run_id = gate["batch_id"], gate["dagster_run_id"]
+    catalog = load_catalog(DEFAULT_FOLDER)
+    tables = {e.name: catalog.table(e) for e in catalog.entities_of("TST01")}
+
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+        failures = [r.event_log_entry.dagster_event for r in instance.get_records_for_run(
+            run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records]
+        assert [f.step_key for f in failures] == ["dbt_layers"]
+        failure = failures[0].event_specific_data.user_failure_data
+        assert failure.description.startswith(
+            f"1 entity step(s) failed in this run: TST01.vehicle_option batch {batch_id} (quality). The other"
+            " entities were built"), failure.description
+        assert [(f["entity"], f["batch_id"], f["layer"]) for f in failure.metadata["failures"].value] == [
+            ("vehicle_option", batch_id, "quality")]
+        # The healthy entities' bronze and silver were built and materialized in the failed run.
+        materialized = {tuple(r.event_log_entry.dagster_event.asset_key.path) for r in instance.get_records_for_run(
+            run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records}
+        for layer in ("bronze", "silver"):
+            assert {(layer, tables["owner"]), (layer, tables["vehicle"])} <= materialized, materialized
+            assert (layer, tables["vehicle_option"]) in materialized  # dbt ran it: no rows of the batch reached it
+    bronze = {r["entity"]: r["status"] for r in rows(url, "select entity, status from audit.entity_layer_run"
+                                                          " where layer = 'bronze'")}
+    assert bronze == {"owner": "succeeded", "vehicle": "succeeded", "vehicle_option": "skipped"}
+
+    # Nothing new: the check repeats the standing failure of that batch; the healthy ones have nothing to check.
+    code, output = run()
+    assert code in (0, 1) and "Traceback" not in output, output  # 1 once item 8 reports the entity behind
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
+        latest = instance.get_runs(limit=1)[0]
+        assert latest.run_id != run_id
+        checks = {d.event_specific_data.check_name: d.event_specific_data for d in (
+            r.event_log_entry.dagster_event for r in instance.get_records_for_run(
+                latest.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records)
+            if d.event_specific_data.check_name.endswith("_quality_gate")}
+    assert {name: c.passed for name, c in checks.items()} == {
+        "owner_quality_gate": True, "vehicle_quality_gate": True, "vehicle_option_quality_gate": False}
+    standing = checks["vehicle_option_quality_gate"]
+    assert standing.metadata["batch_id"].value == batch_id
+    assert standing.description.startswith(
+        f"nothing new landed in this run; the gate's failure of batch {batch_id} stands until that batch is applied:"
+        f" quality gate failed for vehicle_option (batch {batch_id})"), standing.description
+    assert checks["owner_quality_gate"].description == "nothing new landed in this run: nothing to check"
