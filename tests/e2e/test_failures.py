@@ -214,3 +214,51 @@ def test_an_empty_delivery_is_stopped_by_the_gate_instead_of_closing_every_key(f
     assert after == {e: before[e] for e in ("vehicle", "vehicle_option")}  # nothing closed
     assert _rows(url, "select count(*) as n from silver.tst01_owner where _opened_by_batch_id = %s or "
                       "_closed_by_batch_id = %s", (batch, batch))[0]["n"] > 0  # owners went on
+
+
+def _landed_bronze_silver(url: str, batch: int) -> dict[str, list[dict[str, Any]]]:
+    """Every row of one batch in landing and bronze, and every silver row: what a re-land may change."""
+    tables = {"landing.tst01_owners": "_record_no", "landing.tst01_vehicles": "_record_no",
+              "bronze.tst01_owner": "owner_id", "bronze.tst01_vehicle": "vehicle_id"}
+    found = {t: _rows(url, f"select * from {t} where _batch_id = %s order by {key}", (batch,))
+             for t, key in tables.items()}
+    return found | {f"silver.tst01_{e}": _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from")
+                    for e in ENTITIES}
+
+
+def test_a_failing_forced_reland_keeps_the_old_rows_and_a_succeeding_one_replaces_them(fresh_warehouse: str) -> None:
+    from orchestration.execute import run_job
+    from warehouse.embedded import state_dir
+
+    url, source = fresh_warehouse, state_dir() / "sources" / "TST01"
+    day = next(simulate(days=1, seed=21))
+    folder = write_day(day, source)
+    first = run_job(system_id="TST01", echo=lambda _: None)
+    assert first.success
+    batch = first.system_runs[0].batch_id
+    before = _landed_bronze_silver(url, batch)
+    assert len(before["landing.tst01_vehicles"]) == len(day.vehicles)
+
+    (folder / "vehicles.json").write_text('[{"vehicle_id": "V1",, }]')  # the re-sent delivery is broken
+    messages: list[str] = []
+    failed = run_job(system_id="TST01", force=True, echo=messages.append)
+    assert not failed.success
+    run = _rows(url, "select batch_id, status, message from audit.system_run order by system_run_id desc limit 1")[0]
+    assert (run["batch_id"], run["status"]) == (batch, "failed")
+    assert f"landing failed, batch {batch} keeps the rows of its earlier landing, as they were" in run["message"]
+    assert f"{folder / 'vehicles.json'}: not valid JSON at line 1, column 22" in run["message"]
+    assert _landed_bronze_silver(url, batch) == before  # landing, bronze and silver exactly as they were
+
+    write_day(day, source)  # fixed and re-sent again: the forced re-land replaces the old rows
+    replaced = run_job(system_id="TST01", force=True, echo=lambda _: None)
+    assert replaced.success and replaced.system_runs[0].batch_id == batch
+    after = _landed_bronze_silver(url, batch)
+    for table in ("landing.tst01_owners", "landing.tst01_vehicles"):
+        assert {r["_run_id"] for r in after[table]} == {replaced.dagster_run_id}  # only the new rows
+        strip = ("_run_id", "_loaded_at")
+        assert [{k: v for k, v in r.items() if k not in strip} for r in after[table]] == \
+            [{k: v for k, v in r.items() if k not in strip} for r in before[table]]
+    assert {r["_run_id"] for r in after["bronze.tst01_vehicle"]} == {replaced.dagster_run_id}
+    assert len(after["bronze.tst01_vehicle"]) == len(day.vehicles)
+    silver = [t for t in after if t.startswith("silver.")]
+    assert silver and {t: after[t] for t in silver} == {t: before[t] for t in silver}  # the same content: no change
