@@ -12,6 +12,11 @@ class LandingConfig(dg.Config):
         description="Land the system's last delivery again under its own batch id (it replaces its own rows); "
         "silver, which records every batch it applied, skips it.",
     )
+    batch: int | None = Field(
+        default=None,
+        description="With force: the batch to land again (default: the system's last landed batch), e.g. one"
+        " that failed in bronze or silver and holds its entity's later batches back.",
+    )
 
 
 class ReplayRequest(dg.Config):

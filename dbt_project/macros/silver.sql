@@ -166,8 +166,9 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
         {{ _silver_rewind(target, sql, replay_from, primary_key, scd1_columns, entity_filter) }}
     {%- endif %}
 
-    {#- Batches to apply: landed, not yet in silver, and not stopped by the quality gate for this entity
-        (the gate's latest word on a batch counts). Ordered by batch timestamp. -#}
+    {#- Batches to apply: landed, not yet in silver, not stopped by the quality gate for this entity
+        (the gate's latest word on a batch counts), and not held back (a batch that failed in bronze or
+        silver and those behind it, or a batch the operator skipped). Ordered by batch timestamp. -#}
     {%- call statement('pending', fetch_result=True) %}
         with applied as (
             select batch_id, batch_timestamp from audit.silver_applied_batch where {{ entity_filter }}
@@ -183,6 +184,7 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
         where landed.system_id = {{ sql_literal(system_id) }}
           and not exists (select 1 from applied where applied.batch_id = landed.batch_id)
           and landed.batch_id not in ({{ quality_failed_batches(system_id, entity) }})
+          and landed.batch_id not in ({{ held_batches(system_id, entity, replay_from) }})
         order by landed.batch_timestamp, landed.batch_id
     {%- endcall %}
     {%- set pending = load_result('pending')['table'] -%}

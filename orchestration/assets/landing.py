@@ -83,7 +83,10 @@ def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, catalog: C
             return
         pending = connector.next_load(system.id, connection, landed=batches.landed_refs(conn, system.id),
                                       base_dir=base_dir)
-        if pending is None and config.force and (last := batches.last_landed(conn, system.id)) is not None:
+        if config.force and config.batch is not None:
+            pending = connector.find_load(system.id, connection, _landed_ref(conn, system, config.batch),
+                                          base_dir=base_dir)
+        elif pending is None and config.force and (last := batches.last_landed(conn, system.id)) is not None:
             pending = connector.find_load(system.id, connection, last.source_ref, base_dir=base_dir)
         if pending is None:
             log.info(f"{system.id}: no new delivery; nothing to land")
@@ -91,6 +94,16 @@ def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, catalog: C
                 yield dg.MaterializeResult(asset_key=_asset_key(system, endpoint), metadata={"status": "nothing new"})
             return
         yield from _land_batch(context, dlt, catalog, system, conn, warehouse.url(), pending, connection)
+
+
+def _landed_ref(conn: psycopg.Connection, system: System, batch_id: int) -> str:
+    """The delivery of a batch the operator asked to land again (`run --force --batch`)."""
+    row = conn.execute("select source_ref from audit.landed_batch where system_id = %s and batch_id = %s",
+                       (system.id, batch_id)).fetchone()
+    if row is None:
+        raise dg.Failure(f"{system.id}: batch {batch_id} is not a landed batch of {system.id}; nothing to land"
+                         " again (see `dataplatform status` for its batches)")
+    return str(row[0])
 
 
 @contextlib.contextmanager

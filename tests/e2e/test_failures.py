@@ -262,3 +262,116 @@ def test_a_failing_forced_reland_keeps_the_old_rows_and_a_succeeding_one_replace
     assert len(after["bronze.tst01_vehicle"]) == len(day.vehicles)
     silver = [t for t in after if t.startswith("silver.")]
     assert silver and {t: after[t] for t in silver} == {t: before[t] for t in silver}  # the same content: no change
+
+
+def _break_bronze_for_a_vehicle(url: str, folder: Path) -> None:
+    """A batch that passes the gate but that bronze cannot build: the warehouse's own rule (a check
+    constraint a DBA added to bronze) refuses one vehicle's year, a real database error in bronze."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("alter table bronze.tst01_vehicle drop constraint if exists vehicle_year_plausible")
+        conn.execute("alter table bronze.tst01_vehicle add constraint vehicle_year_plausible check (year < 2100)")
+    vehicles = json.loads((folder / "vehicles.json").read_text())
+    vehicles[0]["year"] = 2200
+    (folder / "vehicles.json").write_text(json.dumps(vehicles))
+
+
+def _silver_as_oracle(url: str, catalog: Any, entity: str, days: list[Any], batches: list[int]) -> None:
+    names = [c.name for c in catalog.columns[entity]] + [
+        "valid_from", "valid_to", "_opened_by_batch_id", "_closed_by_batch_id"]
+    actual = _rows(url, f"select {', '.join(names)} from silver.tst01_{entity}")
+    expected = expected_silver(catalog, entity, days, batches)
+    assert sorted((tuple(r[n] for n in names) for r in actual), key=repr) == \
+        sorted((tuple(r[n] for n in names) for r in expected), key=repr), entity
+
+
+def _held_back_scenario(url: str, source: Path) -> tuple[list[Any], list[int], dict[str, Any]]:
+    """Day 1 builds; day 2 fails in bronze for vehicle only; day 3 waits behind it for vehicle only."""
+    from orchestration.execute import run_job
+
+    days = list(simulate(days=3, seed=31))
+    write_day(days[0], source)
+    first = run_job(system_id="TST01", echo=lambda _: None)
+    assert first.success
+    _break_bronze_for_a_vehicle(url, write_day(days[1], source))
+    messages: list[str] = []
+    failed = run_job(system_id="TST01", echo=messages.append)
+    write_day(days[2], source)
+    waiting_messages: list[str] = []
+    waiting = run_job(system_id="TST01", echo=waiting_messages.append)
+    batches = [o.system_runs[0].batch_id for o in (first, failed, waiting)]
+    return days, batches, {"failed": failed, "failed_output": "\n".join(messages), "waiting": waiting,
+                           "waiting_output": "\n".join(waiting_messages)}
+
+
+def _entity_rows(url: str, layer: str, batch: int) -> dict[str, dict[str, Any]]:
+    rows = _rows(url, "select entity, status, message from audit.entity_layer_run where layer = %s and batch_id = %s"
+                      " and dagster_run_id <> 'dataplatform skip' order by entity_layer_run_id", (layer, batch))
+    return {r["entity"]: r for r in rows}
+
+
+def test_a_batch_that_fails_in_bronze_fails_alone_holds_its_entity_back_and_applies_once_resent(
+        fresh_warehouse: str) -> None:
+    from orchestration.execute import run_job
+    from warehouse.embedded import state_dir
+
+    url, source, catalog = fresh_warehouse, state_dir() / "sources" / "TST01", load_catalog()
+    days, batches, seen = _held_back_scenario(url, source)
+    b1, b2, b3 = batches
+
+    assert not seen["failed"].success
+    bronze = _entity_rows(url, "bronze", b2)
+    assert {e: r["status"] for e, r in bronze.items()} == {
+        "owner": "succeeded", "vehicle": "failed", "vehicle_option": "succeeded"}
+    message = bronze["vehicle"]["message"]
+    assert f"batch {b2} failed in bronze for vehicle" in message and "vehicle_year_plausible" in message
+    assert f"dataplatform run --force --batch {b2}" in message
+    assert f"dataplatform skip --entity vehicle --batch {b2}" in message
+    silver = _entity_rows(url, "silver", b2)
+    assert silver["owner"]["status"] == silver["vehicle_option"]["status"] == "succeeded"  # the others go on
+
+    # The next batch: vehicle waits behind the failed one (history stays in order), the others apply it.
+    assert not seen["waiting"].success
+    bronze = _entity_rows(url, "bronze", b3)
+    assert bronze["vehicle"]["status"] == "skipped"
+    assert f"waiting behind batch {b2}, which failed in bronze for vehicle" in bronze["vehicle"]["message"]
+    assert f"HELD BACK TST01.vehicle: batch {b2} failed in bronze" in seen["waiting_output"]
+    assert f"dataplatform skip --entity vehicle --batch {b2}" in seen["waiting_output"]
+    assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id in (%s, %s)",
+                 (b2, b3))[0]["n"] == 0
+    for entity in ("owner", "vehicle_option"):
+        _silver_as_oracle(url, catalog, entity, days, batches)
+    _silver_as_oracle(url, catalog, "vehicle", days[:1], batches[:1])
+
+    nothing_new: list[str] = []
+    assert not run_job(system_id="TST01", echo=nothing_new.append).success  # still behind: not exit 0
+    assert f"HELD BACK TST01.vehicle: batch {b2}" in "\n".join(nothing_new)
+
+    write_day(days[1], source)  # the source fixes its delivery; it is re-sent: it applies, then day 3
+    resent = run_job(system_id="TST01", force=True, batch=b2, echo=lambda _: None)
+    assert resent.success and resent.system_runs[0].batch_id == b2
+    for entity in ENTITIES:
+        _silver_as_oracle(url, catalog, entity, days, batches)
+    assert run_job(system_id="TST01", echo=lambda _: None).success
+
+
+def test_a_batch_skipped_by_the_operator_releases_the_batches_behind_it(fresh_warehouse: str) -> None:
+    from cli.main import main
+    from orchestration.execute import run_job
+    from warehouse.embedded import state_dir
+
+    url, source, catalog = fresh_warehouse, state_dir() / "sources" / "TST01", load_catalog()
+    days, batches, _ = _held_back_scenario(url, source)
+    b1, b2, b3 = batches
+    assert main(["skip", "--entity", "vehicle", "--batch", "999999"]) == 2
+    assert main(["skip", "--entity", "vehicle", "--batch", str(b2), "--reason", "year 2200 is a typo"]) == 0
+    skips = _rows(url, "select system_id, entity, batch_id, reason from audit.entity_batch_skip")
+    assert skips == [{"system_id": "TST01", "entity": "vehicle", "batch_id": b2, "reason": "year 2200 is a typo"}]
+    recorded = _rows(url, "select status, message from audit.entity_layer_run"
+                          " where dagster_run_id = 'dataplatform skip'")
+    assert [r["status"] for r in recorded] == ["skipped"] and "year 2200 is a typo" in recorded[0]["message"]
+
+    assert run_job(system_id="TST01", echo=lambda _: None).success  # day 3 applies for vehicle; day 2 never
+    _silver_as_oracle(url, catalog, "vehicle", [days[0], days[2]], [b1, b3])
+    assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s", (b2,))[0]["n"] == 0
+    assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s",
+                 (b3,))[0]["n"] == len(days[2].vehicles)
