@@ -103,6 +103,28 @@ def blocked_entities(conn: psycopg.Connection, system_id: str) -> list[tuple[str
     return [(str(e), int(b), str(layer)) for e, b, layer in rows]
 
 
+def gate_behind_entities(conn: psycopg.Connection, system_id: str) -> list[tuple[str, int]]:
+    """(entity, batch id) of entities whose newest landed batches the quality gate stopped: the oldest such
+    batch with no later batch applied to the entity's silver and not skipped by the operator. The entity is
+    behind its source until the batch is re-sent (`run --force --batch`) or skipped (`skip`)."""
+    rows = conn.execute(
+        """
+        select distinct on (g.entity) g.entity, g.batch_id
+        from audit.latest_gate_result as g
+        join audit.landed_batch as l on l.system_id = g.system_id and l.batch_id = g.batch_id
+        where g.system_id = %(system)s and g.status = 'failed'
+          and not exists (select 1 from audit.entity_batch_skip as s
+                          where s.system_id = g.system_id and s.entity = g.entity and s.batch_id = g.batch_id)
+          and not exists (select 1 from audit.silver_applied_batch as a
+                          where a.system_id = g.system_id and a.entity = g.entity
+                            and (a.batch_timestamp, a.batch_id) >= (l.batch_timestamp, l.batch_id))
+        order by g.entity, l.batch_timestamp, l.batch_id
+        """,
+        {"system": system_id},
+    ).fetchall()
+    return [(str(e), int(b)) for e, b in rows]
+
+
 def skip_batch(conn: psycopg.Connection, *, system_id: str, entity: str, batch_id: int, skipped_by: str,
                reason: str | None) -> None:
     """The operator's explicit choice: the batch is never built for the entity, and no longer holds it back.

@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 
 from audit import batches
-from audit.entities import blocked_entities, failed_entities, fix_hint, notes
+from audit.entities import blocked_entities, failed_entities, fix_hint, gate_behind_entities, notes
 from audit.locks import SystemBusyError, run_locks
 from orchestration.definitions import (
     RUN_ALL_JOB,
@@ -47,7 +47,8 @@ def _execute(job_name: str, *, system_ids: list[str], run_config: dict[str, Any]
              asset_selection: list[dg.AssetKey] | None = None, label: str = "",
              held_entities: set[str] | None = None) -> RunOutcome:
     """Run a job; it succeeded only if every step and batch did and no entity (of `held_entities`, default
-    every entity of the systems) is held back by a batch that failed in bronze or silver."""
+    every entity of the systems) is behind: held back by a batch that failed in bronze or silver, or with
+    its newest batch stopped by the quality gate. Each such entity is named with the batch and the fix."""
     url = warehouse_url()
     try:
         with run_locks(url, system_ids):
@@ -73,13 +74,15 @@ def _execute(job_name: str, *, system_ids: list[str], run_config: dict[str, Any]
         entity_failures = failed_entities(conn, result.run_id)
         for layer, entity, message in notes(conn, result.run_id):
             echo(f"  note: {layer} {entity}: {message}")
-        held = [(s, e, b, layer) for s in system_ids for e, b, layer in blocked_entities(conn, s)
-                if held_entities is None or e in held_entities]
+        held = [(s, e, b, f"failed in {layer}, so it and every later batch of {e} wait")
+                for s in system_ids for e, b, layer in blocked_entities(conn, s)]
+        held += [(s, e, b, "was stopped by the quality gate and is not applied")
+                 for s in system_ids for e, b in gate_behind_entities(conn, s)]
+        held = [h for h in held if held_entities is None or h[1] in held_entities]
     success = result.success and not entity_failures and all(s in ("succeeded", "skipped") for s in statuses.values())
     success = success and not held
-    for system_id, entity, batch_id, layer in held:  # also when nothing new came: the entity is still behind
-        echo(f"  HELD BACK {system_id}.{entity}: batch {batch_id} failed in {layer}, so it and every later batch"
-             f" of {entity} wait; {fix_hint(entity, batch_id)}")
+    for system_id, entity, batch_id, what in held:  # also when nothing new came: the entity is still behind
+        echo(f"  HELD BACK {system_id}.{entity}: batch {batch_id} {what}; {fix_hint(entity, batch_id)}")
     for layer, entity, message in entity_failures:
         echo(f"  FAILED {layer} {entity}: {message or 'see the Dagster run'}")
     seconds = (dt.datetime.now() - started).total_seconds()

@@ -375,3 +375,67 @@ def test_a_batch_skipped_by_the_operator_releases_the_batches_behind_it(fresh_wa
     assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s", (b2,))[0]["n"] == 0
     assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s",
                  (b3,))[0]["n"] == len(days[2].vehicles)
+
+
+def test_a_corrected_delivery_resent_with_force_reaches_silver_and_the_same_one_changes_nothing(
+        fresh_warehouse: str) -> None:
+    import dataclasses
+
+    from orchestration.execute import run_job
+    from warehouse.embedded import state_dir
+
+    url, source, catalog = fresh_warehouse, state_dir() / "sources" / "TST01", load_catalog()
+    days = list(simulate(days=2, seed=41))
+    outcomes = []
+    for day in days:
+        write_day(day, source)
+        outcomes.append(run_job(system_id="TST01", echo=lambda _: None))
+        assert outcomes[-1].success
+    b1, b2 = (o.system_runs[0].batch_id for o in outcomes)
+    silver = {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES}
+
+    write_day(days[0], source)  # the first delivery re-sent as it was: nothing changes in silver
+    assert run_job(system_id="TST01", force=True, batch=b1, echo=lambda _: None).success
+    assert {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES} == silver
+
+    key, record = next(iter(days[0].vehicles.items()))
+    corrected = dataclasses.replace(days[0], vehicles={**days[0].vehicles, key: {**record, "color": "ultraviolet"}})
+    write_day(corrected, source)  # ... and corrected: silver applies it again, and day 2 after it
+    messages: list[str] = []
+    assert run_job(system_id="TST01", force=True, batch=b1, echo=messages.append).success
+    for entity in ENTITIES:
+        _silver_as_oracle(url, catalog, entity, [corrected, days[1]], [b1, b2])
+    assert f"note: silver vehicle: batch {b1} was landed again with other values: silver re-applied it" \
+        in "\n".join(messages)
+    assert _rows(url, "select color from silver.tst01_vehicle where vehicle_id = %s and _opened_by_batch_id = %s",
+                 (key, b1)) == [{"color": "ultraviolet"}]
+
+
+def test_an_entity_left_behind_by_the_gate_fails_every_run_until_resent_or_skipped(fresh_warehouse: str) -> None:
+    from cli.main import main
+    from orchestration.execute import run_job
+    from warehouse.embedded import state_dir
+
+    url, source = fresh_warehouse, state_dir() / "sources" / "TST01"
+    days = list(simulate(days=2, seed=43))
+    write_day(days[0], source)
+    assert run_job(system_id="TST01", echo=lambda _: None).success
+    (write_day(days[1], source) / "vehicles.json").write_text("[]")
+    stopped = run_job(system_id="TST01", echo=lambda _: None)
+    assert not stopped.success
+    batch = stopped.system_runs[0].batch_id
+
+    messages: list[str] = []
+    again = run_job(system_id="TST01", echo=messages.append)  # nothing new, but vehicle is still behind
+    output = "\n".join(messages)
+    assert not again.success and again.system_runs == []
+    for entity in ("vehicle", "vehicle_option"):
+        assert f"HELD BACK TST01.{entity}: batch {batch} was stopped by the quality gate and is not applied" in output
+        assert f"dataplatform skip --entity {entity} --batch {batch}" in output
+    assert "TST01.owner" not in output  # owner applied the batch
+
+    for entity in ("vehicle", "vehicle_option"):  # the operator accepts the gap
+        assert main(["skip", "--entity", entity, "--batch", str(batch), "--reason", "empty delivery"]) == 0
+    assert _rows(url, "select entity, batch_id from audit.entity_batch_skip order by entity") == [
+        {"entity": "vehicle", "batch_id": batch}, {"entity": "vehicle_option", "batch_id": batch}]
+    assert run_job(system_id="TST01", echo=lambda _: None).success
