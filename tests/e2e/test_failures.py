@@ -439,3 +439,29 @@ def test_an_entity_left_behind_by_the_gate_fails_every_run_until_resent_or_skipp
     assert _rows(url, "select entity, batch_id from audit.entity_batch_skip order by entity") == [
         {"entity": "vehicle", "batch_id": batch}, {"entity": "vehicle_option", "batch_id": batch}]
     assert run_job(system_id="TST01", echo=lambda _: None).success
+
+
+def test_a_forced_reland_killed_before_it_finished_leaves_the_old_rows(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    server = EmbeddedPostgres(home / "postgres")
+    server.start()  # started here without a lease: the runs below reuse it and leave it running
+    try:
+        day = next(simulate(days=1, seed=51))
+        write_day(day, home / "sources" / "TST01")
+        code, output = _finish(_cli(home, "run"))
+        assert code == 0, output[-5000:]
+        url = _url(home)
+        batch = _rows(url, "select batch_id from audit.system_run")[0]["batch_id"]
+        before = _landed_bronze_silver(url, batch)
+
+        killed = _cli(home, "run", "--force", fault="landing:300")
+        _wait_for_pause(home, "landing", killed)  # dlt has written the new rows beside the old ones
+        assert _rows(url, "select count(*) as n from landing.tst01_vehicles where _batch_id = %s",
+                     (batch,))[0]["n"] == 2 * len(day.vehicles)
+        _kill(killed)
+        code, output = _finish(_cli(home, "run"))  # takes over: the dead re-land's rows go, the old ones stay
+        assert code == 0, output[-5000:]
+        assert "rows of unfinished re-landings" in output
+        assert _landed_bronze_silver(url, batch) == before
+    finally:
+        server.stop()
