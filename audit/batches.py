@@ -66,6 +66,21 @@ def take_over(conn: psycopg.Connection, system_id: str, *, dagster_run_id: str) 
     return mark_abandoned(conn, system_id, current_dagster_run_id=dagster_run_id), unlanded_batches(conn, system_id)
 
 
+def dead_relandings(conn: psycopg.Connection, system_id: str, *, dagster_run_id: str) -> list[tuple[int, str]]:
+    """(batch id, Dagster run id) of runs another process left 'running' while re-landing a batch that had
+    landed before (a forced re-land killed before it finished): their rows are removed, the batch keeps the
+    rows of its earlier landing. Ask before `take_over`, which marks those runs abandoned."""
+    rows = conn.execute(
+        "select r.batch_id, r.dagster_run_id from audit.system_run r"
+        " join audit.landed_batch b on b.system_id = r.system_id and b.batch_id = r.batch_id"
+        " where r.system_id = %s and r.status = 'running' and r.dagster_run_id <> %s and not exists ("
+        "  select 1 from audit.system_layer_run l where l.system_run_id = r.system_run_id"
+        "  and l.layer = 'landing' and l.status = 'succeeded')",
+        (system_id, dagster_run_id),
+    ).fetchall()
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
 def mark_abandoned(conn: psycopg.Connection, system_id: str, *, current_dagster_run_id: str) -> int:
     """Rows another run of the system left 'running' are 'abandoned': its process is gone."""
     runs = conn.execute(

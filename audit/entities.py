@@ -67,6 +67,85 @@ def gate_results(conn: psycopg.Connection, run: SystemRun) -> dict[str, str]:
     return {entity: status for entity, status in rows}
 
 
+def fix_hint(entity: str, batch_id: int) -> str:
+    """What the operator can do about a batch that failed in bronze or silver for an entity."""
+    return (f"fix the delivery and land it again with `dataplatform run --force --batch {batch_id}` (it is then"
+            " built again),"
+            f" or skip it for good with `dataplatform skip --entity {entity} --batch {batch_id}`")
+
+
+def held_batch(conn: psycopg.Connection, run: SystemRun) -> dict[str, str]:
+    """entity -> why bronze and silver left this batch out for it (audit.entity_batch_held): it waits behind
+    a batch that failed, or the operator skipped it. Entities that were not held are absent."""
+    rows = conn.execute(
+        "select h.entity, h.reason, h.blocking_batch_id, b.layer from audit.entity_batch_held h"
+        " left join audit.entity_batch_blocked b on b.system_id = h.system_id and b.entity = h.entity"
+        " where h.system_id = %s and h.batch_id = %s and h.reason in ('waiting', 'skipped')",
+        (run.system_id, run.batch_id),
+    ).fetchall()
+    held = {}
+    for entity, reason, blocking, layer in rows:
+        if reason == "skipped":
+            held.setdefault(entity, f"batch {run.batch_id} was skipped for {entity} by the operator"
+                                    " (dataplatform skip)")
+        else:
+            held[entity] = (f"waiting behind batch {blocking}, which failed in {layer} for {entity}"
+                            f" (history is applied in batch order): {fix_hint(entity, blocking)}")
+    return held
+
+
+def blocked_entities(conn: psycopg.Connection, system_id: str) -> list[tuple[str, int, str]]:
+    """(entity, blocking batch id, layer) of every entity of a system held back by a failed batch."""
+    rows = conn.execute(
+        "select entity, batch_id, layer from audit.entity_batch_blocked where system_id = %s order by entity",
+        (system_id,),
+    ).fetchall()
+    return [(str(e), int(b), str(layer)) for e, b, layer in rows]
+
+
+def gate_behind_entities(conn: psycopg.Connection, system_id: str) -> list[tuple[str, int]]:
+    """(entity, batch id) of entities whose newest landed batches the quality gate stopped: the oldest such
+    batch with no later batch applied to the entity's silver and not skipped by the operator. The entity is
+    behind its source until the batch is re-sent (`run --force --batch`) or skipped (`skip`)."""
+    rows = conn.execute(
+        """
+        select distinct on (g.entity) g.entity, g.batch_id
+        from audit.latest_gate_result as g
+        join audit.landed_batch as l on l.system_id = g.system_id and l.batch_id = g.batch_id
+        where g.system_id = %(system)s and g.status = 'failed'
+          and not exists (select 1 from audit.entity_batch_skip as s
+                          where s.system_id = g.system_id and s.entity = g.entity and s.batch_id = g.batch_id)
+          and not exists (select 1 from audit.silver_applied_batch as a
+                          where a.system_id = g.system_id and a.entity = g.entity
+                            and (a.batch_timestamp, a.batch_id) >= (l.batch_timestamp, l.batch_id))
+        order by g.entity, l.batch_timestamp, l.batch_id
+        """,
+        {"system": system_id},
+    ).fetchall()
+    return [(str(e), int(b)) for e, b in rows]
+
+
+def skip_batch(conn: psycopg.Connection, *, system_id: str, entity: str, batch_id: int, skipped_by: str,
+               reason: str | None) -> None:
+    """The operator's explicit choice: the batch is never built for the entity, and no longer holds it back.
+    Recorded in audit.entity_batch_skip, and as a 'skipped' silver row so `dataplatform status` shows it."""
+    with conn.transaction():
+        conn.execute(
+            "insert into audit.entity_batch_skip (system_id, entity, batch_id, skipped_by, reason)"
+            " values (%s, %s, %s, %s, %s) on conflict do nothing",
+            (system_id, entity, batch_id, skipped_by, redact_optional(reason)),
+        )
+        timestamp = conn.execute("select min(batch_timestamp) from audit.system_run where batch_id = %s",
+                                 (batch_id,)).fetchone()[0]
+        note = f"skipped by {skipped_by} with `dataplatform skip`" + (f": {reason}" if reason else "")
+        conn.execute(
+            "insert into audit.entity_layer_run (batch_id, batch_timestamp, system_id, entity, layer, status,"
+            " ended_at, dagster_run_id, message) values (%s, %s, %s, %s, 'silver', 'skipped', clock_timestamp(),"
+            " 'dataplatform skip', %s)",
+            (batch_id, timestamp, system_id, entity, redact_optional(note)),
+        )
+
+
 def failed_entities(conn: psycopg.Connection, dagster_run_id: str) -> list[tuple[str, str, str | None]]:
     """(layer, entity, message) of every entity step that failed in a Dagster run."""
     return conn.execute(

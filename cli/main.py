@@ -108,8 +108,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.system and args.system not in catalog.systems:
         error(f"unknown system {args.system!r}; declared: {', '.join(catalog.systems)}")
         return EXIT_INVALID
+    if args.batch is not None and not args.force:
+        error("--batch names the batch to land again: use it with --force")
+        return EXIT_INVALID
     with _warehouse() as url:
-        outcome = run_job(system_id=args.system, force=args.force, echo=echo)
+        if args.batch is not None:
+            from audit.batches import system_of_batch
+
+            with connect(url) as conn:
+                batch_system = system_of_batch(conn, args.batch)
+            if batch_system is None or args.system not in (None, batch_system):
+                error(f"batch {args.batch} is not a batch of {args.system or 'any system'}"
+                      " (see `dataplatform status`)")
+                return EXIT_INVALID
+            args.system = batch_system
+        outcome = run_job(system_id=args.system, force=args.force, batch=args.batch, echo=echo)
         if outcome.busy:
             return EXIT_BUSY
         print_summary(url, catalog, outcome, echo=echo)
@@ -142,6 +155,44 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if outcome.busy:
         return EXIT_BUSY
     return EXIT_OK if outcome.success else EXIT_FAILED
+
+
+def cmd_skip(args: argparse.Namespace) -> int:
+    """The operator's explicit way past a batch that failed in bronze or silver for an entity (audited)."""
+    catalog = _catalog()
+    if args.entity not in catalog.entities:
+        error(f"unknown entity {args.entity!r}; declared: {', '.join(catalog.entities)}")
+        return EXIT_INVALID
+    system_id = catalog.entities[args.entity].system_id
+    import getpass
+
+    from audit.batches import landed_refs, system_of_batch
+    from audit.entities import blocked_entities, skip_batch
+    from audit.locks import SystemBusyError, run_locks
+
+    with _warehouse() as url, connect(url, autocommit=True) as conn:
+        if system_of_batch(conn, args.batch) != system_id:
+            error(f"batch {args.batch} is not a batch of system {system_id}, which entity {args.entity} belongs to"
+                  " (see `dataplatform status`)")
+            return EXIT_INVALID
+        source_ref = conn.execute("select min(source_ref) from audit.system_run where batch_id = %s",
+                                  (args.batch,)).fetchone()[0]
+        if source_ref not in landed_refs(conn, system_id):
+            error(f"batch {args.batch} of {system_id} never landed: there is nothing to skip")
+            return EXIT_INVALID
+        try:
+            with run_locks(url, [system_id]):  # not while a run of the system is building
+                skip_batch(conn, system_id=system_id, entity=args.entity, batch_id=args.batch,
+                           skipped_by=getpass.getuser(), reason=args.reason)
+                still = [b for e, b, _ in blocked_entities(conn, system_id) if e == args.entity]
+        except SystemBusyError:
+            echo(f"skipped nothing: a run of {system_id} is in progress; try again when it has finished")
+            return EXIT_BUSY
+    echo(f"batch {args.batch} is skipped for {args.entity}: it is never built for it; the batches behind it are"
+         " applied by the next `dataplatform run`")
+    if still:
+        echo(f"note: {args.entity} is still held back by batch {still[0]}")
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -281,6 +332,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="land new data and build every layer (one batch per system)")
     run.add_argument("--system", help="only this system (and what is built from it)")
     run.add_argument("--force", action="store_true", help="re-run the last batch even if it already succeeded")
+    run.add_argument("--batch", type=int, help="with --force: the batch to land again (default: the last one)")
     run.set_defaults(func=cmd_run)
     demo = sub.add_parser("demo", help="generate the test system's data and run the pipeline over it, end to end")
     demo.add_argument("--days", type=int, default=3)
@@ -291,6 +343,12 @@ def parser() -> argparse.ArgumentParser:
                             help="entity name, as in entities.json (repeat it for several entities)")
     replay_cmd.add_argument("--from-batch", type=int, required=True, help="first batch to apply again")
     replay_cmd.set_defaults(func=cmd_replay)
+    skip = sub.add_parser("skip", help="skip a batch that failed in bronze or silver for an entity, so the"
+                                       " batches behind it go on (recorded in the audit tables)")
+    skip.add_argument("--entity", required=True, help="entity name, as in entities.json")
+    skip.add_argument("--batch", type=int, required=True, help="the batch to skip (named by the run that failed)")
+    skip.add_argument("--reason", help="why (kept in audit.entity_batch_skip)")
+    skip.set_defaults(func=cmd_skip)
     sub.add_parser("validate", help="check all metadata and list every problem").set_defaults(func=cmd_validate)
     sub.add_parser("generate", help="write the dbt files generated from metadata").set_defaults(func=cmd_generate)
     status = sub.add_parser("status", help="recent runs from the audit tables")

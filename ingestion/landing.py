@@ -3,8 +3,9 @@
 Every landed row is what the source returned, as-is, in one JSONB column `payload`, plus the batch
 columns that link it to the audit tables: `_batch_id`, `_batch_timestamp`, `_run_id`, `_loaded_at`
 and `_record_no` (position in the source file). Tables are append-only; the only rows ever removed
-are those of a batch that did not finish (or one being re-landed on purpose), so a failed run
-leaves nothing of its batch behind.
+are those of a batch that did not finish, and the old rows of a batch re-landed on purpose (removed
+only once its new rows are complete), so a failed run leaves nothing of its batch behind and a failed
+re-land leaves the batch as it was.
 """
 
 from __future__ import annotations
@@ -161,6 +162,39 @@ def delete_batches(conn: psycopg.Connection, system: System, batch_ids: list[int
             (batch_ids,),
         )
         removed += cursor.rowcount
+    return removed
+
+
+def delete_landing(conn: psycopg.Connection, system: System, batch_id: int, run_id: str, loaded_at: dt.datetime,
+                   *, keep: bool) -> int:
+    """Remove the rows of one landing of a batch (`keep=False`: the rows that landing wrote, after it failed),
+    or every other row of the batch (`keep=True`: the old rows a forced re-land replaces, once its own rows
+    are complete). A landing is told apart by the `_run_id` and `_loaded_at` its rows carry, so the old rows
+    stay in place until the new ones are complete, and a failed re-land leaves them as they were."""
+    removed = 0
+    condition = "not (_run_id = %s and _loaded_at = %s)" if keep else "(_run_id = %s and _loaded_at = %s)"
+    for table in existing_tables(conn, [landing_table(system.id, e) for e in system.endpoints()]):
+        cursor = conn.execute(
+            sql.SQL("delete from {} where _batch_id = %s and " + condition).format(
+                sql.Identifier(LANDING_SCHEMA, table)),
+            (batch_id, run_id, loaded_at),
+        )
+        removed += cursor.rowcount
+    return removed
+
+
+def delete_run_rows(conn: psycopg.Connection, system: System, rows_of: list[tuple[int, str]]) -> int:
+    """Remove the rows that the given (batch id, Dagster run id) landings wrote: runs that died while
+    re-landing a batch another run had landed before (the earlier landing's rows stay)."""
+    removed = 0
+    for table in existing_tables(conn, [landing_table(system.id, e) for e in system.endpoints()]):
+        for batch_id, run_id in rows_of:
+            cursor = conn.execute(
+                sql.SQL("delete from {} where _batch_id = %s and _run_id = %s").format(
+                    sql.Identifier(LANDING_SCHEMA, table)),
+                (batch_id, run_id),
+            )
+            removed += cursor.rowcount
     return removed
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 
 from audit import batches
-from audit.entities import failed_entities, notes
+from audit.entities import blocked_entities, failed_entities, fix_hint, gate_behind_entities, notes
 from audit.locks import SystemBusyError, run_locks
 from orchestration.definitions import (
     RUN_ALL_JOB,
@@ -44,7 +44,11 @@ class RunOutcome:
 
 
 def _execute(job_name: str, *, system_ids: list[str], run_config: dict[str, Any], echo: Callable[[str], None],
-             asset_selection: list[dg.AssetKey] | None = None, label: str = "") -> RunOutcome:
+             asset_selection: list[dg.AssetKey] | None = None, label: str = "",
+             held_entities: set[str] | None = None) -> RunOutcome:
+    """Run a job; it succeeded only if every step and batch did and no entity (of `held_entities`, default
+    every entity of the systems) is behind: held back by a batch that failed in bronze or silver, or with
+    its newest batch stopped by the quality gate. Each such entity is named with the batch and the fix."""
     url = warehouse_url()
     try:
         with run_locks(url, system_ids):
@@ -70,7 +74,15 @@ def _execute(job_name: str, *, system_ids: list[str], run_config: dict[str, Any]
         entity_failures = failed_entities(conn, result.run_id)
         for layer, entity, message in notes(conn, result.run_id):
             echo(f"  note: {layer} {entity}: {message}")
+        held = [(s, e, b, f"failed in {layer}, so it and every later batch of {e} wait")
+                for s in system_ids for e, b, layer in blocked_entities(conn, s)]
+        held += [(s, e, b, "was stopped by the quality gate and is not applied")
+                 for s in system_ids for e, b in gate_behind_entities(conn, s)]
+        held = [h for h in held if held_entities is None or h[1] in held_entities]
     success = result.success and not entity_failures and all(s in ("succeeded", "skipped") for s in statuses.values())
+    success = success and not held
+    for system_id, entity, batch_id, what in held:  # also when nothing new came: the entity is still behind
+        echo(f"  HELD BACK {system_id}.{entity}: batch {batch_id} {what}; {fix_hint(entity, batch_id)}")
     for layer, entity, message in entity_failures:
         echo(f"  FAILED {layer} {entity}: {message or 'see the Dagster run'}")
     seconds = (dt.datetime.now() - started).total_seconds()
@@ -83,16 +95,18 @@ def _op_config(op_name: str, config: dg.Config) -> dict[str, Any]:
     return {op_name: {"config": config.model_dump()}}
 
 
-def run_job(*, system_id: str | None = None, force: bool = False, echo: Callable[[str], None] = print) -> RunOutcome:
-    """Run the job of one system (or of all) to the end; never raises for a failed step."""
+def run_job(*, system_id: str | None = None, force: bool = False, batch: int | None = None,
+            echo: Callable[[str], None] = print) -> RunOutcome:
+    """Run the job of one system (or of all) to the end; never raises for a failed step. With `force`, the
+    system's last batch (or `batch`, a batch of `system_id`) is landed again."""
     systems = [system_id] if system_id else list(platform_catalog().systems)
     job_name = system_job_name(system_id) if system_id else RUN_ALL_JOB
     ops: dict[str, Any] = {}
     if force:
         for system in systems:
-            ops |= _op_config(landing_op_name(system), LandingConfig(force=True))
+            ops |= _op_config(landing_op_name(system), LandingConfig(force=True, batch=batch))
     return _execute(job_name, system_ids=systems, run_config={"ops": ops} if ops else {}, echo=echo,
-                    label=" force=true" if force else "")
+                    label=(" force=true" + (f" batch={batch}" if batch is not None else "")) if force else "")
 
 
 def replay(*, system_id: str, entities: dict[str, str], from_batch: int,
@@ -106,4 +120,4 @@ def replay(*, system_id: str, entities: dict[str, str], from_batch: int,
     config = TransformConfig(replay=[ReplayRequest(system_id=system_id, entity=e, from_batch=from_batch)
                                      for e in entities])
     return _execute(RUN_ALL_JOB, system_ids=[system_id], run_config={"ops": _op_config(TRANSFORM_OP, config)},
-                    echo=echo, asset_selection=selection)
+                    echo=echo, asset_selection=selection, held_entities=set(entities))

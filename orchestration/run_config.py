@@ -9,8 +9,13 @@ from pydantic import Field
 class LandingConfig(dg.Config):
     force: bool = Field(
         default=False,
-        description="Land the system's last delivery again under its own batch id (it replaces its own rows); "
-        "silver, which records every batch it applied, skips it.",
+        description="Land the system's last delivery again under its own batch id (its new rows replace the old"
+        " ones once complete); silver skips it if its values are the same, else re-applies it and every later batch.",
+    )
+    batch: int | None = Field(
+        default=None,
+        description="With force: the batch to land again (default: the system's last landed batch), e.g. one"
+        " that failed in bronze or silver and holds its entity's later batches back.",
     )
 
 

@@ -4,7 +4,9 @@
       copy:    top-level attributes as they are (a nested object stays JSONB);
       flatten: nested objects become columns named by their path joined with underscores;
       explode: one row per item of a nested list, keyed by the parent key and the item key (or position).
-    Batches the quality gate stopped for the entity are left out.
+    Batches the quality gate stopped for the entity are left out, and so are the batches held back for it
+    (audit.entity_batch_held: a batch that failed in bronze or silver, the batches behind it, and the
+    batches the operator skipped), so one bad batch fails alone instead of failing every later build.
     Append-only and batch-idempotent: the model is incremental with delete+insert on _batch_id, and
     only picks up landing rows newer than what it holds, so a re-landed batch replaces itself. -#}
 
@@ -37,6 +39,7 @@ from {{ landing_relation }} as landing
 {{ json_list_items('landing.payload', list_path_sql, 'item') }}
 {%- endif %}
 where landing._batch_id not in ({{ quality_failed_batches(system_id, entity) }})
+  and landing._batch_id not in ({{ held_batches(system_id, entity) }})
 {%- if is_incremental() %}
   and landing._loaded_at > (select coalesce(max(_loaded_at), '-infinity'::timestamptz) from {{ this }})
 {%- endif %}
@@ -48,4 +51,17 @@ where landing._batch_id not in ({{ quality_failed_batches(system_id, entity) }})
     select gate.batch_id from audit.latest_gate_result as gate
     where gate.system_id = {{ sql_literal(system_id) }} and gate.entity = {{ sql_literal(entity) }}
       and gate.status = 'failed'
+{%- endmacro %}
+
+
+{#- Batches held back for this entity (audit.entity_batch_held): the one that failed in bronze or silver and
+    every later one (they wait: history stays in order), and those the operator skipped. A replay from a batch
+    (`replay_from`, a batch id) releases the failures at or after that batch: the replay applies them again. -#}
+{% macro held_batches(system_id, entity, replay_from=none) -%}
+    select held.batch_id from audit.entity_batch_held as held
+    where held.system_id = {{ sql_literal(system_id) }} and held.entity = {{ sql_literal(entity) }}
+    {%- if replay_from is not none %}
+      and (held.reason = 'skipped' or held.blocking_batch_timestamp
+           < (select min(r.batch_timestamp) from audit.system_run as r where r.batch_id = {{ replay_from }}))
+    {%- endif %}
 {%- endmacro %}

@@ -71,6 +71,15 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
     {%- endif -%}
 {%- endmacro %}
 
+{#- A batch's staged content as silver applied it: row count and an order-independent sum of each row's
+    hash over every column by the value rule above (no sort, one pass). Compared when a batch is landed
+    again (`run --force`), to re-apply it only when its values changed. -#}
+{% macro _content_fingerprint(columns, relation) -%}
+    cast(count(*) as text) || ':' || cast(coalesce(sum(cast(hashtextextended(cast(row(
+        {%- for column in columns %}{{ postgres__scd2_value(column, relation) }}{{ ", " if not loop.last }}{% endfor -%}
+    ) as text), 0) as numeric)), 0) as text)
+{%- endmacro %}
+
 {#- Marks a silver table whose stored _scd2_hash values follow the value rule above (a column comment):
     a table built by an earlier rule is re-hashed once, so changing the rule opens no version. -#}
 {% macro _scd2_hash_rule() -%}dataplatform scd2_hash: values v1{%- endmacro %}
@@ -162,12 +171,45 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
     {#- Replay (dataplatform replay): back silver out to its state before the batch, inside this same
         transaction, so the pending batches below are that batch and every later one, re-applied in order. -#}
     {%- set replay_from = fromjson(env_var('DATAPLATFORM_REPLAY', '{}')).get(system_id ~ '.' ~ entity) -%}
+    {%- set content_columns = [] -%}
+    {%- for column in data_columns if column[0] != '_scd2_hash' -%}
+        {%- do content_columns.append({'name': column[0], 'type': column[1]}) -%}
+    {%- endfor -%}
+
+    {#- A batch silver applied that was landed again since (`run --force`): if its values changed, silver is
+        backed out to before it and it is applied again with every later batch (as a replay from it would);
+        the same values change nothing. -#}
+    {%- set relanded = namespace(batch=none) -%}
+    {%- if replay_from is none %}
+        {% call statement('relanded', fetch_result=True) %}
+            select a.batch_id, e.content_fingerprint from audit.silver_applied_batch as a
+            join audit.entity_layer_run as e using (entity_layer_run_id)
+            join audit.landed_batch as l on l.system_id = a.system_id and l.batch_id = a.batch_id
+            where a.system_id = {{ sql_literal(system_id) }} and a.entity = {{ sql_literal(entity) }}
+              and l.landed_at > (select max(x.ended_at) from audit.entity_layer_run as x
+                                 where x.system_id = a.system_id and x.entity = a.entity and x.batch_id = a.batch_id
+                                   and x.layer = 'silver' and x.status in ('succeeded', 'skipped'))
+            order by a.batch_timestamp, a.batch_id
+        {% endcall %}
+        {%- for row in load_result('relanded')['table'].rows if relanded.batch is none %}
+            {% call statement('relanded_' ~ row[0], fetch_result=True) %}
+                select {{ _content_fingerprint(content_columns, 's') }}
+                from ({{ sql }}) as s where s._batch_id = {{ row[0] }}
+            {% endcall %}
+            {%- if load_result('relanded_' ~ row[0])['table'].rows[0][0] != row[1] -%}
+                {%- set relanded.batch = row[0] -%}
+            {%- endif -%}
+        {%- endfor %}
+    {%- endif %}
     {%- if replay_from is not none %}
         {{ _silver_rewind(target, sql, replay_from, primary_key, scd1_columns, entity_filter) }}
+    {%- elif relanded.batch is not none %}
+        {{ _silver_rewind(target, sql, relanded.batch, primary_key, scd1_columns, entity_filter) }}
     {%- endif %}
 
-    {#- Batches to apply: landed, not yet in silver, and not stopped by the quality gate for this entity
-        (the gate's latest word on a batch counts). Ordered by batch timestamp. -#}
+    {#- Batches to apply: landed, not yet in silver, not stopped by the quality gate for this entity
+        (the gate's latest word on a batch counts), and not held back (a batch that failed in bronze or
+        silver and those behind it, or a batch the operator skipped). Ordered by batch timestamp. -#}
     {%- call statement('pending', fetch_result=True) %}
         with applied as (
             select batch_id, batch_timestamp from audit.silver_applied_batch where {{ entity_filter }}
@@ -183,6 +225,7 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
         where landed.system_id = {{ sql_literal(system_id) }}
           and not exists (select 1 from applied where applied.batch_id = landed.batch_id)
           and landed.batch_id not in ({{ quality_failed_batches(system_id, entity) }})
+          and landed.batch_id not in ({{ held_batches(system_id, entity, replay_from) }})
         order by landed.batch_timestamp, landed.batch_id
     {%- endcall %}
     {%- set pending = load_result('pending')['table'] -%}
@@ -204,8 +247,9 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
             analyze __dp_stage;
         {% endcall %}
         {% call statement('records_in_' ~ batch_id, fetch_result=True) %}
-            select count(*) from __dp_stage
+            select count(*), {{ _content_fingerprint(content_columns, 's') }} from __dp_stage as s
         {% endcall %}
+        {%- set staged = load_result('records_in_' ~ batch_id)['table'].rows[0] -%}
 
         {#- One UPDATE per batch: closes current versions whose SCD2 hash changed and overwrites SCD1
             attributes in every version of the key, so each touched row is counted once. -#}
@@ -261,10 +305,15 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
         {% call statement('audit_' ~ batch_id) %}
             insert into audit.entity_layer_run
                 (batch_id, system_id, entity, layer, status, started_at, ended_at, batch_timestamp,
-                 records_in, inserted, updated, deleted, dagster_run_id)
+                 records_in, inserted, updated, deleted, dagster_run_id, content_fingerprint, message)
             values ({{ batch_id }}, {{ sql_literal(system_id) }}, {{ sql_literal(entity) }}, 'silver', 'succeeded', now(), clock_timestamp(),
-                    {{ batch_ts }}, {{ load_result('records_in_' ~ batch_id)['table'].rows[0][0] }},
-                    {{ inserted }}, {{ updated }}, {{ deleted }}, {{ sql_literal(run_id) }});
+                    {{ batch_ts }}, {{ staged[0] }},
+                    {{ inserted }}, {{ updated }}, {{ deleted }}, {{ sql_literal(run_id) }},
+                    {{ sql_literal(staged[1]) }},
+                    {%- if (relanded.batch | string) == (batch_id | string) %}
+                    {{ sql_literal('batch ' ~ batch_id ~ ' was landed again with other values: silver re-applied it'
+                                   ~ ' and every later batch, in order') }}
+                    {%- else %} null{% endif %});
             drop table __dp_stage;
         {% endcall %}
     {%- endfor %}

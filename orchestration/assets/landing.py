@@ -28,6 +28,8 @@ from ingestion.landing import (
     Batch,
     count_batch_rows,
     delete_batches,
+    delete_landing,
+    delete_run_rows,
     forget_run,
     index_batches,
     landing_pipeline,
@@ -64,7 +66,11 @@ def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, catalog: C
     connection = parse_connection(system.type, resolve_secrets(system.connection, secrets.store()))
     connector = connector_for(system.type)
     with warehouse.connect() as conn, _landing_lock(conn, system):
+        relandings = batches.dead_relandings(conn, system.id, dagster_run_id=run_id)
         abandoned, unlanded = batches.take_over(conn, system.id, dagster_run_id=run_id)
+        if removed := delete_run_rows(conn, system, relandings):
+            log.warning(f"{system.id}: removed {removed} rows of unfinished re-landings {relandings};"
+                        " the batches keep the rows of their earlier landing")
         if abandoned:
             log.warning(f"{system.id}: {abandoned} earlier run(s) had stopped before finishing:"
                                 " marked abandoned")
@@ -77,7 +83,10 @@ def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, catalog: C
             return
         pending = connector.next_load(system.id, connection, landed=batches.landed_refs(conn, system.id),
                                       base_dir=base_dir)
-        if pending is None and config.force and (last := batches.last_landed(conn, system.id)) is not None:
+        if config.force and config.batch is not None:
+            pending = connector.find_load(system.id, connection, _landed_ref(conn, system, config.batch),
+                                          base_dir=base_dir)
+        elif pending is None and config.force and (last := batches.last_landed(conn, system.id)) is not None:
             pending = connector.find_load(system.id, connection, last.source_ref, base_dir=base_dir)
         if pending is None:
             log.info(f"{system.id}: no new delivery; nothing to land")
@@ -88,6 +97,16 @@ def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, catalog: C
                 yield dg.MaterializeResult(asset_key=_asset_key(system, endpoint), metadata={"status": "nothing new"})
             return
         yield from _land_batch(context, dlt, catalog, system, conn, warehouse.url(), pending, connection)
+
+
+def _landed_ref(conn: psycopg.Connection, system: System, batch_id: int) -> str:
+    """The delivery of a batch the operator asked to land again (`run --force --batch`)."""
+    row = conn.execute("select source_ref from audit.landed_batch where system_id = %s and batch_id = %s",
+                       (system.id, batch_id)).fetchone()
+    if row is None:
+        raise dg.Failure(f"{system.id}: batch {batch_id} is not a landed batch of {system.id}; nothing to land"
+                         " again (see `dataplatform status` for its batches)")
+    return str(row[0])
 
 
 @contextlib.contextmanager
@@ -127,11 +146,13 @@ def _resume_batch(context: dg.AssetExecutionContext, system: System, conn: psyco
 def _land_batch(context: dg.AssetExecutionContext, dlt: DagsterDltResource, catalog: Catalog, system: System,
                 conn: psycopg.Connection, url: str, pending: PendingLoad,
                 connection: Connection) -> Iterator[dg.MaterializeResult]:
+    """Land one delivery. A forced re-land of a batch writes its new rows beside the old ones (told apart by
+    this landing's `_run_id` and `_loaded_at`) and swaps them in one transaction once dlt has finished: a
+    re-land that fails leaves the batch's old rows, and so bronze and silver, exactly as they were."""
     run_id, base_dir = context.run.run_id, state_dir()
     run = batches.open_batch(conn, system_id=system.id, source_ref=pending.source_ref,
                              batch_timestamp=pending.timestamp, dagster_run_id=run_id)
     layer = batches.start_layer(conn, run, "landing")
-    delete_batches(conn, system, [run.batch_id])  # a forced re-run replaces its own batch, never adds to it
     MaskedLog(context).info(f"{system.id}: landing delivery {pending.source_ref} as batch {run.batch_id}")
     batch = Batch(run.batch_id, system.id, pending.source_ref, pending.timestamp, run_id, dt.datetime.now(dt.UTC))
     started = dt.datetime.now(dt.UTC)
@@ -149,24 +170,39 @@ def _land_batch(context: dg.AssetExecutionContext, dlt: DagsterDltResource, cata
         pause_at("landing", marker_dir=base_dir)
     except Exception as err:
         forget_run(pipeline, failed=True)
-        delete_batches(conn, system, [run.batch_id])
-        message = redact(f"landing failed, nothing of batch {run.batch_id} kept: {err}")[:4000]
+        delete_landing(conn, system, run.batch_id, run_id, batch.loaded_at, keep=False)
+        what = (f"batch {run.batch_id} keeps the rows of its earlier landing, as they were"
+                if pending.source_ref in batches.landed_refs(conn, system.id)
+                else f"nothing of batch {run.batch_id} kept")
+        message = redact(f"landing failed, {what}: {err}")[:4000]
         batches.finish_layer(conn, layer, "failed", message=message)
         batches.close_batch(conn, run, "failed", message=message)
         raise dg.Failure(f"{system.id}: {message}") from None  # masked_failures masks it; nothing chained
-    for result in results:
-        table = result.asset_key.path[-1]
-        index_batches(conn, table)
-        rows = count_batch_rows(conn, table, run.batch_id)
-        endpoint = next(e for e in system.endpoints() if landing_table(system.id, e) == table)
-        new_fields = sorted(top_level_fields(conn, table, run.batch_id) - catalog.modelled_fields(system.id, endpoint))
-        note = f"new source fields, landed but not modelled: {', '.join(new_fields)}" if new_fields else None
+    outputs = []
+    # One transaction: the old rows of a re-landed batch go, and the landing counts as done, together (a run
+    # killed in between leaves either the old rows with an unfinished landing, or the new rows with a finished one).
+    with conn.transaction():
+        replaced = delete_landing(conn, system, run.batch_id, run_id, batch.loaded_at, keep=True)
+        for result in results:
+            table = result.asset_key.path[-1]
+            index_batches(conn, table)
+            rows = count_batch_rows(conn, table, run.batch_id)
+            endpoint = next(e for e in system.endpoints() if landing_table(system.id, e) == table)
+            new_fields = sorted(top_level_fields(conn, table, run.batch_id)
+                                - catalog.modelled_fields(system.id, endpoint))
+            note = f"new source fields, landed but not modelled: {', '.join(new_fields)}" if new_fields else None
+            entities.record_entity(
+                conn, layer_run_id=layer, run=run, entity=endpoint, layer="landing", status="succeeded",
+                dagster_run_id=run_id, started_at=started, records_in=rows, inserted=rows, message=note,
+            )
+            outputs.append((result, endpoint, rows, note))
+        batches.set_cursor(conn, system.id, CURSOR_ENDPOINT, pending.source_ref, run.batch_id)
+        batches.finish_layer(conn, layer, "succeeded")
+    if replaced:
+        MaskedLog(context).info(f"{system.id}: batch {run.batch_id} re-landed; its {replaced} earlier rows replaced")
+    for result, endpoint, rows, note in outputs:
         if note:
             MaskedLog(context).warning(f"{system.id}.{endpoint}: {note}")
-        entities.record_entity(
-            conn, layer_run_id=layer, run=run, entity=endpoint, layer="landing", status="succeeded",
-            dagster_run_id=run_id, started_at=started, records_in=rows, inserted=rows, message=note,
-        )
         yield dg.MaterializeResult(
             asset_key=result.asset_key,
             # dlt's own column schema (its type names, no descriptions) would hide the documented one.
@@ -174,8 +210,6 @@ def _land_batch(context: dg.AssetExecutionContext, dlt: DagsterDltResource, cata
                       "batch_id": run.batch_id, "delivery": pending.source_ref,
                       "batch_timestamp": pending.timestamp.isoformat(), "rows_in_batch": rows},
         )
-    batches.set_cursor(conn, system.id, CURSOR_ENDPOINT, pending.source_ref, run.batch_id)
-    batches.finish_layer(conn, layer, "succeeded")
 
 
 def landing_assets(catalog: Catalog) -> list[dg.AssetsDefinition]:

@@ -60,12 +60,14 @@ def _environment(**values: str) -> Iterator[None]:
 
 
 def _entity_status(layer: str, table: str, gate: str | None, succeeded: set[str],
-                   failed: dict[str, str]) -> tuple[str, str | None]:
+                   failed: dict[str, str], held: str | None, failure: str) -> tuple[str, str | None]:
     key = f"{layer}.{table}"
     if gate == "failed":
         return "skipped", "stopped by the quality gate for this batch"
+    if held is not None:
+        return "skipped", held
     if key in failed:
-        return "failed", failed[key]
+        return "failed", f"{failure}: {failed[key]}"
     if key in succeeded:
         return "succeeded", None
     return "skipped", "not selected in this run"
@@ -77,13 +79,17 @@ def _audit_layers(conn: psycopg.Connection, catalog: Catalog, runs: list[SystemR
     for run in runs:
         system_entities = catalog.entities_of(run.system_id)
         gate = entities.gate_results(conn, run)
+        held = entities.held_batch(conn, run)  # asked before this batch's own rows are written
         for layer in ("bronze", "silver"):
             layer_id = batches.start_layer(conn, run, layer)
             if layer == "silver":
                 entities.adopt_entity_rows(conn, layer_id, run, "silver", run_id)
             for entity in system_entities:
                 table = catalog.table(entity)
-                status, message = _entity_status(layer, table, gate.get(entity.name), succeeded, failed)
+                failure = (f"batch {run.batch_id} failed in {layer} for {entity.name}; its later batches wait"
+                           f" behind it: {entities.fix_hint(entity.name, run.batch_id)}")
+                status, message = _entity_status(layer, table, gate.get(entity.name), succeeded, failed,
+                                                 held.get(entity.name), failure)
                 if layer == "bronze":
                     rows = conn.execute(
                         sql.SQL("select count(*) from {} where _batch_id = %s").format(sql.Identifier("bronze", table)),
@@ -110,6 +116,8 @@ def _audit_layers(conn: psycopg.Connection, catalog: Catalog, runs: list[SystemR
         problems = [f"{name}: {failed[name]}" for name in sorted(failed)]
         problems += [f"quality gate failed for {entity}" for entity, status in sorted(gate.items())
                      if status == "failed"]
+        problems += [f"{entity}: {message}" for entity, message in sorted(held.items())
+                     if gate.get(entity) != "failed" and message.startswith("waiting")]
         batches.close_batch(conn, run, "failed" if problems else "succeeded",
                                 message=redact("; ".join(problems))[:4000] or None)
 

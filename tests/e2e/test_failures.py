@@ -234,3 +234,254 @@ def test_an_empty_delivery_is_stopped_by_the_gate_instead_of_closing_every_key(f
     assert after == {e: before[e] for e in ("vehicle", "vehicle_option")}  # nothing closed
     assert _rows(url, "select count(*) as n from silver.tst01_owner where _opened_by_batch_id = %s or "
                       "_closed_by_batch_id = %s", (batch, batch))[0]["n"] > 0  # owners went on
+
+
+def _landed_bronze_silver(url: str, batch: int) -> dict[str, list[dict[str, Any]]]:
+    """Every row of one batch in landing and bronze, and every silver row: what a re-land may change."""
+    tables = {"landing.tst01_owners": "_record_no", "landing.tst01_vehicles": "_record_no",
+              "bronze.tst01_owner": "owner_id", "bronze.tst01_vehicle": "vehicle_id"}
+    found = {t: _rows(url, f"select * from {t} where _batch_id = %s order by {key}", (batch,))
+             for t, key in tables.items()}
+    return found | {f"silver.tst01_{e}": _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from")
+                    for e in ENTITIES}
+
+
+def test_a_failing_forced_reland_keeps_the_old_rows_and_a_succeeding_one_replaces_them(fresh_warehouse: str) -> None:
+    from orchestration.execute import run_job
+    from warehouse.embedded import state_dir
+
+    url, source = fresh_warehouse, state_dir() / "sources" / "TST01"
+    day = next(simulate(days=1, seed=21))
+    folder = write_day(day, source)
+    first = run_job(system_id="TST01", echo=lambda _: None)
+    assert first.success
+    batch = first.system_runs[0].batch_id
+    before = _landed_bronze_silver(url, batch)
+    assert len(before["landing.tst01_vehicles"]) == len(day.vehicles)
+
+    (folder / "vehicles.json").write_text('[{"vehicle_id": "V1",, }]')  # the re-sent delivery is broken
+    messages: list[str] = []
+    failed = run_job(system_id="TST01", force=True, echo=messages.append)
+    assert not failed.success
+    run = _rows(url, "select batch_id, status, message from audit.system_run order by system_run_id desc limit 1")[0]
+    assert (run["batch_id"], run["status"]) == (batch, "failed")
+    assert f"landing failed, batch {batch} keeps the rows of its earlier landing, as they were" in run["message"]
+    assert f"{folder / 'vehicles.json'}: not valid JSON at line 1, column 22" in run["message"]
+    assert _landed_bronze_silver(url, batch) == before  # landing, bronze and silver exactly as they were
+
+    write_day(day, source)  # fixed and re-sent again: the forced re-land replaces the old rows
+    replaced = run_job(system_id="TST01", force=True, echo=lambda _: None)
+    assert replaced.success and replaced.system_runs[0].batch_id == batch
+    after = _landed_bronze_silver(url, batch)
+    for table in ("landing.tst01_owners", "landing.tst01_vehicles"):
+        assert {r["_run_id"] for r in after[table]} == {replaced.dagster_run_id}  # only the new rows
+        strip = ("_run_id", "_loaded_at")
+        assert [{k: v for k, v in r.items() if k not in strip} for r in after[table]] == \
+            [{k: v for k, v in r.items() if k not in strip} for r in before[table]]
+    assert {r["_run_id"] for r in after["bronze.tst01_vehicle"]} == {replaced.dagster_run_id}
+    assert len(after["bronze.tst01_vehicle"]) == len(day.vehicles)
+    silver = [t for t in after if t.startswith("silver.")]
+    assert silver and {t: after[t] for t in silver} == {t: before[t] for t in silver}  # the same content: no change
+
+
+def _break_bronze_for_a_vehicle(url: str, folder: Path) -> None:
+    """A batch that passes the gate but that bronze cannot build: the warehouse's own rule (a check
+    constraint a DBA added to bronze) refuses one vehicle's year, a real database error in bronze."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("alter table bronze.tst01_vehicle drop constraint if exists vehicle_year_plausible")
+        conn.execute("alter table bronze.tst01_vehicle add constraint vehicle_year_plausible check (year < 2100)")
+    vehicles = json.loads((folder / "vehicles.json").read_text())
+    vehicles[0]["year"] = 2200
+    (folder / "vehicles.json").write_text(json.dumps(vehicles))
+
+
+def _silver_as_oracle(url: str, catalog: Any, entity: str, days: list[Any], batches: list[int]) -> None:
+    names = [c.name for c in catalog.columns[entity]] + [
+        "valid_from", "valid_to", "_opened_by_batch_id", "_closed_by_batch_id"]
+    actual = _rows(url, f"select {', '.join(names)} from silver.tst01_{entity}")
+    expected = expected_silver(catalog, entity, days, batches)
+    assert sorted((tuple(r[n] for n in names) for r in actual), key=repr) == \
+        sorted((tuple(r[n] for n in names) for r in expected), key=repr), entity
+
+
+def _held_back_scenario(url: str, source: Path) -> tuple[list[Any], list[int], dict[str, Any]]:
+    """Day 1 builds; day 2 fails in bronze for vehicle only; day 3 waits behind it for vehicle only."""
+    from orchestration.execute import run_job
+
+    days = list(simulate(days=3, seed=31))
+    write_day(days[0], source)
+    first = run_job(system_id="TST01", echo=lambda _: None)
+    assert first.success
+    _break_bronze_for_a_vehicle(url, write_day(days[1], source))
+    messages: list[str] = []
+    failed = run_job(system_id="TST01", echo=messages.append)
+    write_day(days[2], source)
+    waiting_messages: list[str] = []
+    waiting = run_job(system_id="TST01", echo=waiting_messages.append)
+    batches = [o.system_runs[0].batch_id for o in (first, failed, waiting)]
+    return days, batches, {"failed": failed, "failed_output": "\n".join(messages), "waiting": waiting,
+                           "waiting_output": "\n".join(waiting_messages)}
+
+
+def _entity_rows(url: str, layer: str, batch: int) -> dict[str, dict[str, Any]]:
+    rows = _rows(url, "select entity, status, message from audit.entity_layer_run where layer = %s and batch_id = %s"
+                      " and dagster_run_id <> 'dataplatform skip' order by entity_layer_run_id", (layer, batch))
+    return {r["entity"]: r for r in rows}
+
+
+def test_a_batch_that_fails_in_bronze_fails_alone_holds_its_entity_back_and_applies_once_resent(
+        fresh_warehouse: str) -> None:
+    from orchestration.execute import run_job
+    from warehouse.embedded import state_dir
+
+    url, source, catalog = fresh_warehouse, state_dir() / "sources" / "TST01", load_catalog()
+    days, batches, seen = _held_back_scenario(url, source)
+    b1, b2, b3 = batches
+
+    assert not seen["failed"].success
+    bronze = _entity_rows(url, "bronze", b2)
+    assert {e: r["status"] for e, r in bronze.items()} == {
+        "owner": "succeeded", "vehicle": "failed", "vehicle_option": "succeeded"}
+    message = bronze["vehicle"]["message"]
+    assert f"batch {b2} failed in bronze for vehicle" in message and "vehicle_year_plausible" in message
+    assert f"dataplatform run --force --batch {b2}" in message
+    assert f"dataplatform skip --entity vehicle --batch {b2}" in message
+    silver = _entity_rows(url, "silver", b2)
+    assert silver["owner"]["status"] == silver["vehicle_option"]["status"] == "succeeded"  # the others go on
+
+    # The next batch: vehicle waits behind the failed one (history stays in order), the others apply it.
+    assert not seen["waiting"].success
+    bronze = _entity_rows(url, "bronze", b3)
+    assert bronze["vehicle"]["status"] == "skipped"
+    assert f"waiting behind batch {b2}, which failed in bronze for vehicle" in bronze["vehicle"]["message"]
+    assert f"HELD BACK TST01.vehicle: batch {b2} failed in bronze" in seen["waiting_output"]
+    assert f"dataplatform skip --entity vehicle --batch {b2}" in seen["waiting_output"]
+    assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id in (%s, %s)",
+                 (b2, b3))[0]["n"] == 0
+    for entity in ("owner", "vehicle_option"):
+        _silver_as_oracle(url, catalog, entity, days, batches)
+    _silver_as_oracle(url, catalog, "vehicle", days[:1], batches[:1])
+
+    nothing_new: list[str] = []
+    assert not run_job(system_id="TST01", echo=nothing_new.append).success  # still behind: not exit 0
+    assert f"HELD BACK TST01.vehicle: batch {b2}" in "\n".join(nothing_new)
+
+    write_day(days[1], source)  # the source fixes its delivery; it is re-sent: it applies, then day 3
+    resent = run_job(system_id="TST01", force=True, batch=b2, echo=lambda _: None)
+    assert resent.success and resent.system_runs[0].batch_id == b2
+    for entity in ENTITIES:
+        _silver_as_oracle(url, catalog, entity, days, batches)
+    assert run_job(system_id="TST01", echo=lambda _: None).success
+
+
+def test_a_batch_skipped_by_the_operator_releases_the_batches_behind_it(fresh_warehouse: str) -> None:
+    from cli.main import main
+    from orchestration.execute import run_job
+    from warehouse.embedded import state_dir
+
+    url, source, catalog = fresh_warehouse, state_dir() / "sources" / "TST01", load_catalog()
+    days, batches, _ = _held_back_scenario(url, source)
+    b1, b2, b3 = batches
+    assert main(["skip", "--entity", "vehicle", "--batch", "999999"]) == 2
+    assert main(["skip", "--entity", "vehicle", "--batch", str(b2), "--reason", "year 2200 is a typo"]) == 0
+    skips = _rows(url, "select system_id, entity, batch_id, reason from audit.entity_batch_skip")
+    assert skips == [{"system_id": "TST01", "entity": "vehicle", "batch_id": b2, "reason": "year 2200 is a typo"}]
+    recorded = _rows(url, "select status, message from audit.entity_layer_run"
+                          " where dagster_run_id = 'dataplatform skip'")
+    assert [r["status"] for r in recorded] == ["skipped"] and "year 2200 is a typo" in recorded[0]["message"]
+
+    assert run_job(system_id="TST01", echo=lambda _: None).success  # day 3 applies for vehicle; day 2 never
+    _silver_as_oracle(url, catalog, "vehicle", [days[0], days[2]], [b1, b3])
+    assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s", (b2,))[0]["n"] == 0
+    assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s",
+                 (b3,))[0]["n"] == len(days[2].vehicles)
+
+
+def test_a_corrected_delivery_resent_with_force_reaches_silver_and_the_same_one_changes_nothing(
+        fresh_warehouse: str) -> None:
+    import dataclasses
+
+    from orchestration.execute import run_job
+    from warehouse.embedded import state_dir
+
+    url, source, catalog = fresh_warehouse, state_dir() / "sources" / "TST01", load_catalog()
+    days = list(simulate(days=2, seed=41))
+    outcomes = []
+    for day in days:
+        write_day(day, source)
+        outcomes.append(run_job(system_id="TST01", echo=lambda _: None))
+        assert outcomes[-1].success
+    b1, b2 = (o.system_runs[0].batch_id for o in outcomes)
+    silver = {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES}
+
+    write_day(days[0], source)  # the first delivery re-sent as it was: nothing changes in silver
+    assert run_job(system_id="TST01", force=True, batch=b1, echo=lambda _: None).success
+    assert {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES} == silver
+
+    key, record = next(iter(days[0].vehicles.items()))
+    corrected = dataclasses.replace(days[0], vehicles={**days[0].vehicles, key: {**record, "color": "ultraviolet"}})
+    write_day(corrected, source)  # ... and corrected: silver applies it again, and day 2 after it
+    messages: list[str] = []
+    assert run_job(system_id="TST01", force=True, batch=b1, echo=messages.append).success
+    for entity in ENTITIES:
+        _silver_as_oracle(url, catalog, entity, [corrected, days[1]], [b1, b2])
+    assert f"note: silver vehicle: batch {b1} was landed again with other values: silver re-applied it" \
+        in "\n".join(messages)
+    assert _rows(url, "select color from silver.tst01_vehicle where vehicle_id = %s and _opened_by_batch_id = %s",
+                 (key, b1)) == [{"color": "ultraviolet"}]
+
+
+def test_an_entity_left_behind_by_the_gate_fails_every_run_until_resent_or_skipped(fresh_warehouse: str) -> None:
+    from cli.main import main
+    from orchestration.execute import run_job
+    from warehouse.embedded import state_dir
+
+    url, source = fresh_warehouse, state_dir() / "sources" / "TST01"
+    days = list(simulate(days=2, seed=43))
+    write_day(days[0], source)
+    assert run_job(system_id="TST01", echo=lambda _: None).success
+    (write_day(days[1], source) / "vehicles.json").write_text("[]")
+    stopped = run_job(system_id="TST01", echo=lambda _: None)
+    assert not stopped.success
+    batch = stopped.system_runs[0].batch_id
+
+    messages: list[str] = []
+    again = run_job(system_id="TST01", echo=messages.append)  # nothing new, but vehicle is still behind
+    output = "\n".join(messages)
+    assert not again.success and again.system_runs == []
+    for entity in ("vehicle", "vehicle_option"):
+        assert f"HELD BACK TST01.{entity}: batch {batch} was stopped by the quality gate and is not applied" in output
+        assert f"dataplatform skip --entity {entity} --batch {batch}" in output
+    assert "TST01.owner" not in output  # owner applied the batch
+
+    for entity in ("vehicle", "vehicle_option"):  # the operator accepts the gap
+        assert main(["skip", "--entity", entity, "--batch", str(batch), "--reason", "empty delivery"]) == 0
+    assert _rows(url, "select entity, batch_id from audit.entity_batch_skip order by entity") == [
+        {"entity": "vehicle", "batch_id": batch}, {"entity": "vehicle_option", "batch_id": batch}]
+    assert run_job(system_id="TST01", echo=lambda _: None).success
+
+
+def test_a_forced_reland_killed_before_it_finished_leaves_the_old_rows(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    server = EmbeddedPostgres(home / "postgres")
+    server.start()  # started here without a lease: the runs below reuse it and leave it running
+    try:
+        day = next(simulate(days=1, seed=51))
+        write_day(day, home / "sources" / "TST01")
+        code, output = _finish(_cli(home, "run"))
+        assert code == 0, output[-5000:]
+        url = _url(home)
+        batch = _rows(url, "select batch_id from audit.system_run")[0]["batch_id"]
+        before = _landed_bronze_silver(url, batch)
+
+        killed = _cli(home, "run", "--force", fault="landing:300")
+        _wait_for_pause(home, "landing", killed)  # dlt has written the new rows beside the old ones
+        assert _rows(url, "select count(*) as n from landing.tst01_vehicles where _batch_id = %s",
+                     (batch,))[0]["n"] == 2 * len(day.vehicles)
+        _kill(killed)
+        code, output = _finish(_cli(home, "run"))  # takes over: the dead re-land's rows go, the old ones stay
+        assert code == 0, output[-5000:]
+        assert "rows of unfinished re-landings" in output
+        assert _landed_bronze_silver(url, batch) == before
+    finally:
+        server.stop()
