@@ -26,7 +26,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from audit import batches as audit
-from ingestion.test_system.generator import simulate, write_day
+from ingestion.test_system.generator import Day, simulate, write_day
 from metadata.catalog import DEFAULT_FOLDER, Catalog, load_catalog
 from quality import gate as quality_gate
 from quality import plan as quality_plan
@@ -344,10 +344,10 @@ def test_when_gx_cannot_start_every_entity_fails_and_the_step_fails(gate: Gate, 
 # ------------------------------------------------------------------------------------------ the Dagster job
 
 
-def test_through_the_dagster_job_a_failing_entity_fails_alone(warehouse: str, tmp_path: Path) -> None:
-    url = database(warehouse, "quality_gate_cli")
-    home = tmp_path / "home"
-    day = next(simulate(days=1, seed=5))
+def _day_with_a_bad_option_price(url: str, home: Path, *, seed: int) -> tuple[Day, str, dict[str, str]]:
+    """One day of TST01 whose first vehicle with options prices its first option "expensive" (the gate
+    fails vehicle_option only), written as a delivery under `home`; that vehicle's key; and the CLI's environment for it."""
+    day = next(simulate(days=1, seed=seed))
     first = next(k for k, v in day.vehicles.items() if v["options"])
     record = copy.deepcopy(day.vehicles[first])
     record["options"][0]["price"] = "expensive"
@@ -356,6 +356,13 @@ def test_through_the_dagster_job_a_failing_entity_fails_alone(warehouse: str, tm
     env = {**os.environ, "DATAPLATFORM_DATABASE_URL": url, "DATAPLATFORM_HOME": str(home),
            "DAGSTER_HOME": str(home / "dagster"), "PYTHONPATH": str(ROOT)}
     env.pop("DATAPLATFORM_METADATA_DIR", None)
+    return day, first, env
+
+
+def test_through_the_dagster_job_a_failing_entity_fails_alone(warehouse: str, tmp_path: Path) -> None:
+    url = database(warehouse, "quality_gate_cli")
+    home = tmp_path / "home"
+    day, first, env = _day_with_a_bad_option_price(url, home, seed=5)
     done = subprocess.run([sys.executable, "-m", "cli.main", "run", "--system", "TST01"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     output = done.stdout + done.stderr
@@ -415,15 +422,7 @@ def test_a_failed_entity_fails_the_dagster_run_and_its_check_stays_failed(wareho
 
     url = database(warehouse, "quality_gate_dagster")
     home = tmp_path / "home"
-    day = next(simulate(days=1, seed=7))
-    first = next(k for k, v in day.vehicles.items() if v["options"])
-    record = copy.deepcopy(day.vehicles[first])
-    record["options"][0]["price"] = "expensive"
-    day.vehicles = {**day.vehicles, first: record}
-    write_day(day, home / "sources" / "TST01")
-    env = {**os.environ, "DATAPLATFORM_DATABASE_URL": url, "DATAPLATFORM_HOME": str(home),
-           "DAGSTER_HOME": str(home / "dagster"), "PYTHONPATH": str(ROOT)}
-    env.pop("DATAPLATFORM_METADATA_DIR", None)
+    day, first, env = _day_with_a_bad_option_price(url, home, seed=7)
 
     def run() -> tuple[int, str]:
         done = subprocess.run([sys.executable, "-m", "cli.main", "run", "--system", "TST01"], cwd=ROOT, env=env,
