@@ -10,7 +10,12 @@ from secret_store.redact import remember_secret
 
 
 class SecretStore(Protocol):
-    """Where secret values live (environment and `.env` now; Vault later)."""
+    """Where secret values live: environment and `.env` (secret_store.env) or Vault (secret_store.vault);
+    secret_store.choice picks one."""
+
+    def key_problem(self, key: str) -> str | None:
+        """Why `key` cannot name a secret in this store, or None."""
+        ...
 
     def has(self, key: str) -> bool: ...
 
@@ -23,6 +28,11 @@ class SecretStore(Protocol):
 
 class MissingSecretError(KeyError):
     pass
+
+
+class SecretStoreUnavailableError(RuntimeError):
+    """The store cannot be asked at all (not configured, unreachable, sealed, access refused): one message
+    naming where and what to do, never a credential."""
 
 
 def is_secret_ref(value: Any) -> bool:

@@ -27,6 +27,9 @@ class EnvSecretStore:
     def variable(key: str) -> str:
         return ENV_PREFIX + re.sub(r"[^A-Z0-9]+", "_", key.upper()).strip("_")
 
+    def key_problem(self, key: str) -> str | None:
+        return None if self.variable(key) != ENV_PREFIX else f"secret key {key!r} names no variable; use letters or digits"
+
     def has(self, key: str) -> bool:
         name = self.variable(key)
         return name in os.environ or name in self._file_values
