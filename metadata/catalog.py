@@ -34,7 +34,7 @@ from metadata.models import (
 )
 from metadata.naming import entity_table, identifier_problem, landing_table, path_segment_problem
 from secret_store.base import SecretStore, secret_keys
-from secret_store.env import EnvSecretStore
+from secret_store.choice import platform_secret_store
 
 DEFAULT_FOLDER = Path(__file__).parent / "declarations"
 
@@ -66,12 +66,13 @@ class MetadataError(ValueError):
 
 @dataclass
 class Catalog:
-    folder: Path
+    folder: Path | None  # the declarations folder, or None when they came from the MongoDB registry
     systems: dict[str, System]
     entities: dict[str, Entity]
     actions: list[Action]
     models: dict[str, type[BaseModel]] = field(default_factory=dict)
     columns: dict[str, list[Column]] = field(default_factory=dict)
+    origin: str = ""  # where the declarations were read, for messages (a folder, or the registry)
 
     def entities_of(self, system_id: str) -> list[Entity]:
         return [e for e in self.entities.values() if e.system_id == system_id]
@@ -209,10 +210,8 @@ def _object_label(data: Any, loc: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]
     return "(file)", loc
 
 
-def _parse(model: type[BaseModel], path: Path, problems: list[Problem]) -> Any:
-    data = _read(path, problems)
-    if data is None:
-        return None
+def _validate(model: type[BaseModel], file: str, data: Any, problems: list[Problem]) -> Any:
+    """`data` (a decoded declaration file) as `model`, or None after adding its problems."""
     try:
         return model.model_validate(data)
     except ValidationError as err:
@@ -222,7 +221,7 @@ def _parse(model: type[BaseModel], path: Path, problems: list[Problem]) -> Any:
             fields = [str(p) for p in rest if p not in ("copy", "flatten", "explode")]
             value = f" (got {e['input']!r})" if not isinstance(e["input"], (dict, list)) else ""
             message = _hint(fields, e["type"]) + e["msg"] + value
-            problems.append(Problem(path.name, label, ".".join(fields) or "-", message))
+            problems.append(Problem(file, label, ".".join(fields) or "-", message))
         return None
 
 
@@ -264,7 +263,10 @@ def _check_systems(systems: list[System], store: SecretStore, problems: list[Pro
                 value = f" (got {e['input']!r})" if isinstance(e["input"], (str, int, float, bool)) else ""
                 problems.append(Problem(f, obj, where, e["msg"] + value))
         for key in secret_keys(s.connection):
-            if not store.has(key):
+            why = store.key_problem(key)
+            if why:
+                problems.append(Problem(f, obj, "connection", why))
+            elif not store.has(key):
                 problems.append(Problem(f, obj, "connection", f"secret {key!r} is missing: {store.describe(key)}"))
         for endpoint in s.endpoints():
             why = identifier_problem(landing_table(s.id, endpoint))
@@ -363,17 +365,53 @@ def _check_actions(catalog: Catalog, problems: list[Problem]) -> None:
                 problems.append(Problem(f, f"action {a.name}", "after_systems", f"unknown system {system_id!r}"))
 
 
+DECLARATION_FILES: dict[str, type[BaseModel]] = {
+    "systems.json": SystemsFile, "entities.json": EntitiesFile, "actions.json": ActionsFile}
+
+
+def read_declarations(folder: Path | None = None) -> dict[str, Any]:
+    """The decoded declaration files of `folder` ({"systems.json": {...}, ...}) as plain JSON, or raise
+    MetadataError listing every file that cannot be read. They are not checked beyond that:
+    `catalog_from_declarations` does it."""
+    folder = folder or metadata_folder()
+    problems: list[Problem] = []
+    decoded = {name: _read(folder / name, problems) for name in DECLARATION_FILES}
+    if problems:
+        raise MetadataError(problems)
+    return json.loads(json.dumps(decoded))  # plain dicts: the decoder's bookkeeping types stay here
+
+
+def catalog_from_declarations(declarations: dict[str, Any], *, folder: Path | None = None, origin: str = "",
+                              secrets: SecretStore | None = None) -> Catalog:
+    """Check decoded declarations (from files or the MongoDB registry: one validation for both) and build
+    the Catalog; raise MetadataError listing every problem."""
+    problems: list[Problem] = []
+    for name in DECLARATION_FILES:
+        if name not in declarations:
+            problems.append(Problem(name, "(file)", "-", f"missing from {origin or 'the declarations'}; deploy it"))
+    return _build({name: declarations.get(name) for name in DECLARATION_FILES}, problems,
+                  folder=folder, origin=origin, secrets=secrets)
+
+
 def load_catalog(folder: Path | None = None, *, secrets: SecretStore | None = None) -> Catalog:
     """Read and check the declarations in `folder`; raise MetadataError listing every problem."""
     folder = folder or metadata_folder()
     problems: list[Problem] = []
-    systems_file = _parse(SystemsFile, folder / "systems.json", problems)
-    entities_file = _parse(EntitiesFile, folder / "entities.json", problems)
-    actions_file = _parse(ActionsFile, folder / "actions.json", problems)
+    decoded = {name: _read(folder / name, problems) for name in DECLARATION_FILES}
+    return _build(decoded, problems, folder=folder, origin=str(folder), secrets=secrets)
+
+
+def _build(decoded: dict[str, Any], problems: list[Problem], *, folder: Path | None, origin: str,
+           secrets: SecretStore | None) -> Catalog:
+    """Validate every readable file (None: unreadable, its problem is in `problems` already), then check
+    them against each other and the secret store."""
+    parsed = {name: None if data is None else _validate(model, name, data, problems)
+              for (name, model), data in zip(DECLARATION_FILES.items(), decoded.values(), strict=True)}
     if problems:
         raise MetadataError(problems)
+    systems_file, entities_file, actions_file = parsed.values()
     assert systems_file and entities_file and actions_file
-    _check_systems(systems_file.systems, secrets or EnvSecretStore(), problems)
+    _check_systems(systems_file.systems, secrets or platform_secret_store(), problems)
     for dup in _duplicates([e.name for e in entities_file.entities]):
         problems.append(
             Problem("entities.json", f"entity {dup}", "name", "declared more than once; names must be unique")
@@ -383,6 +421,7 @@ def load_catalog(folder: Path | None = None, *, secrets: SecretStore | None = No
         systems={s.id: s for s in systems_file.systems},
         entities={e.name: e for e in entities_file.entities},
         actions=actions_file.actions,
+        origin=origin,
     )
     _check_entities(catalog, problems)
     _check_actions(catalog, problems)

@@ -28,7 +28,9 @@ class EnvSecretStore:
         return ENV_PREFIX + re.sub(r"[^A-Z0-9]+", "_", key.upper()).strip("_")
 
     def key_problem(self, key: str) -> str | None:
-        return None if self.variable(key) != ENV_PREFIX else f"secret key {key!r} names no variable; use letters or digits"
+        if self.variable(key) == ENV_PREFIX:
+            return f"secret key {key!r} names no environment variable; use letters or digits in it"
+        return None
 
     def has(self, key: str) -> bool:
         name = self.variable(key)
