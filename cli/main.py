@@ -2,7 +2,9 @@
 
 Exit codes scripts can rely on: 0 success, 1 a run or step failed, 2 invalid metadata or usage,
 3 the warehouse could not be reached or started, 4 skipped: another run of the system is in progress,
-5 the environment failed (disk full, a folder not writable, Dagster's storage failing).
+5 the environment failed (disk full, a folder not writable, Dagster's storage failing), 6 a service the
+platform reads its secrets or metadata from (Vault, the MongoDB metadata registry) is not configured, cannot
+be reached, or refused access.
 
 Everything it prints passes through the one redaction rule (secret_store.redact): no secret value the
 process resolved, nor the warehouse password, ever reaches the terminal.
@@ -24,13 +26,16 @@ import psycopg
 
 from cli.environment import environment_failure
 from cli.processes import run_process_group
-from metadata.catalog import Catalog, MetadataError, load_catalog
+from metadata.catalog import Catalog, MetadataError
+from metadata.registry import RegistryError
+from metadata.source import load_platform_catalog
+from secret_store.base import SecretStoreUnavailableError
 from secret_store.redact import redact
 from warehouse.embedded import WarehouseError, open_warehouse, redact_url, state_dir
 from warehouse.files import private_folder, private_umask, secure_state_dir
 from warehouse.session import connect
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_WAREHOUSE, EXIT_BUSY, EXIT_ENVIRONMENT = 0, 1, 2, 3, 4, 5
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_WAREHOUSE, EXIT_BUSY, EXIT_ENVIRONMENT, EXIT_SERVICE = 0, 1, 2, 3, 4, 5, 6
 
 
 def echo(message: str) -> None:
@@ -42,9 +47,10 @@ def error(message: str) -> None:
 
 
 def _catalog() -> Catalog:
-    """The validated metadata, or exit 2 with every problem listed (before anything is written)."""
+    """The validated metadata (from the source DATAPLATFORM_METADATA_SOURCE names), or exit 2 with every
+    problem listed, or 6 when Vault or the registry cannot be asked (before anything is written)."""
     try:
-        return load_catalog()
+        return load_platform_catalog()
     except MetadataError as err:
         error(str(err))
         raise SystemExit(EXIT_INVALID) from err
@@ -87,8 +93,41 @@ def _warn_if_superuser(url: str) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     catalog = _catalog()
-    echo(f"metadata in {catalog.folder} is valid: {len(catalog.systems)} system(s), "
+    echo(f"metadata in {catalog.origin} is valid: {len(catalog.systems)} system(s), "
          f"{len(catalog.entities)} entity(ies), {len(catalog.actions)} action(s)")
+    return EXIT_OK
+
+
+def cmd_deploy_metadata(args: argparse.Namespace) -> int:
+    """Validate the declaration files and write them to the MongoDB registry as its next version."""
+    from metadata.source import deploy_metadata
+
+    try:
+        deployed = deploy_metadata(Path(args.folder) if args.folder else None)
+    except MetadataError as err:
+        error(f"nothing was deployed: {err}")
+        return EXIT_INVALID
+    catalog = deployed.catalog
+    echo(f"deployed metadata from {catalog.origin} to {deployed.where} as version {deployed.version}: "
+         f"{len(catalog.systems)} system(s), {len(catalog.entities)} entity(ies), {len(catalog.actions)} action(s)"
+         "; `dataplatform rollback-metadata` restores the previous version")
+    return EXIT_OK
+
+
+def cmd_rollback_metadata(args: argparse.Namespace) -> int:
+    """Deploy an earlier version of the registry's metadata again (default: the one before the current)."""
+    from metadata.source import rollback_metadata
+
+    try:
+        deployed = rollback_metadata(to=args.to)
+    except LookupError as err:
+        error(str(err.args[0]))
+        return EXIT_INVALID
+    except MetadataError as err:
+        error(f"nothing was restored: the metadata of that version is no longer valid: {err}")
+        return EXIT_INVALID
+    echo(f"restored version {deployed.restored_from} of the metadata in {deployed.where} as version "
+         f"{deployed.version}")
     return EXIT_OK
 
 
@@ -351,6 +390,13 @@ def parser() -> argparse.ArgumentParser:
     skip.set_defaults(func=cmd_skip)
     sub.add_parser("validate", help="check all metadata and list every problem").set_defaults(func=cmd_validate)
     sub.add_parser("generate", help="write the dbt files generated from metadata").set_defaults(func=cmd_generate)
+    deploy = sub.add_parser("deploy-metadata", help="validate the declaration files and write them to the MongoDB "
+                                                    "registry (DATAPLATFORM_MONGODB_URL) as a new version")
+    deploy.add_argument("--folder", help="the declarations folder (default: DATAPLATFORM_METADATA_DIR, or the bundled)")
+    deploy.set_defaults(func=cmd_deploy_metadata)
+    rollback = sub.add_parser("rollback-metadata", help="restore an earlier version of the registry's metadata")
+    rollback.add_argument("--to", type=int, metavar="VERSION", help="the version to restore (default: the previous)")
+    rollback.set_defaults(func=cmd_rollback_metadata)
     status = sub.add_parser("status", help="recent runs from the audit tables")
     status.add_argument("--limit", type=int, default=10)
     status.set_defaults(func=cmd_status)
@@ -384,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except (SecretStoreUnavailableError, RegistryError) as err:
+        error(str(err))
+        return EXIT_SERVICE
     except Exception as err:  # noqa: BLE001 - the last stop: one clear message, no secret, no raw traceback
         failure = environment_failure(err)
         if failure is not None:

@@ -15,7 +15,8 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from dagster_dlt import DagsterDltResource
 
-from metadata.catalog import Catalog, load_catalog
+from metadata.catalog import Catalog
+from metadata.source import load_platform_catalog
 from orchestration.assets.landing import landing_assets, landing_op_name
 from orchestration.assets.quality import quality_checks
 from orchestration.assets.transform import transform_assets
@@ -65,8 +66,9 @@ def build_definitions(catalog: Catalog) -> dg.Definitions:
 
 @functools.cache
 def platform_catalog() -> Catalog:
-    """The validated metadata this process's definitions are built from."""
-    return load_catalog()
+    """The validated metadata this process's definitions are built from (files or the MongoDB registry,
+    as DATAPLATFORM_METADATA_SOURCE says)."""
+    return load_platform_catalog()
 
 
 @functools.cache
