@@ -160,6 +160,8 @@ class VaultSecretStore:
             reason = "is sealed or down (HTTP 503); unseal it (`vault operator unseal`) and try again"
         elif isinstance(err, hvac.exceptions.VaultNotInitialized):
             reason = "is not initialized (HTTP 501); run `vault operator init` first"
+        elif isinstance(err, hvac.exceptions.InvalidRequest) and "login" in what:
+            reason = f"refused the AppRole login (HTTP 400); check {ROLE_ID_ENV} and {SECRET_ID_ENV}"
         elif isinstance(err, hvac.exceptions.Forbidden | hvac.exceptions.Unauthorized):
             reason = (f"refused access (HTTP {403 if isinstance(err, hvac.exceptions.Forbidden) else 401}); "
                       f"check {TOKEN_ENV} (or {ROLE_ID_ENV} / {SECRET_ID_ENV}) and that its policy may read "
