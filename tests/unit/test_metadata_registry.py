@@ -147,7 +147,8 @@ def test_redeploy_overwrites_and_rollback_restores_the_previous_version(
     capsys.readouterr()
     assert exit_code(["rollback-metadata", "--to", "9"]) == EXIT_INVALID
     with open_registry(url) as registry:
-        assert capsys.readouterr().err == f"error: {registry.where} has no completed deploy 9 (completed: 1, 2, 3, 4, 5)\n"
+        assert capsys.readouterr().err == (
+            f"error: {registry.where} has no completed deploy 9 (completed: 1, 2, 3, 4, 5)\n")
 
 
 def test_rollback_with_nothing_before_is_refused(url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,7 +156,8 @@ def test_rollback_with_nothing_before_is_refused(url: str, capsys: pytest.Captur
     capsys.readouterr()
     assert exit_code(["rollback-metadata"]) == EXIT_INVALID
     with open_registry(url) as registry:
-        assert capsys.readouterr().err == f"error: {registry.where} has no deploy before the current one (1) to restore\n"
+        assert capsys.readouterr().err == (
+            f"error: {registry.where} has no deploy before the current one (1) to restore\n")
     assert history(url) == [(1, "deployed", None)]
 
 
