@@ -20,11 +20,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pymongo
 import pymongo.errors
 
-from secret_store.redact import redact
+from secret_store.redact import redact, remember_secret
 
 MONGODB_URL_ENV = "DATAPLATFORM_MONGODB_URL"
 DEFAULT_DATABASE = "metadata"
@@ -44,6 +45,16 @@ def registry_url() -> str:
     if not url:
         raise RegistryError(f"the metadata registry needs {MONGODB_URL_ENV} (e.g. mongodb://mongodb:27017)")
     return url
+
+
+def _remember_password(url: str) -> None:
+    """The URL's password is masked in every message from now on, whatever quotes it (a driver's error)."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        remember_secret(unquote(password))
 
 
 def _redacted(url: str) -> str:
@@ -147,6 +158,7 @@ def open_registry(url: str | None = None, *, timeout_ms: int = TIMEOUT_MS) -> It
     """The registry at `url` (default DATAPLATFORM_MONGODB_URL); every driver failure inside the block
     becomes one RegistryError naming the server (its password masked) and what to do."""
     url = url or registry_url()
+    _remember_password(url)
     try:
         client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
             url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True)

@@ -1,8 +1,9 @@
 """The one redaction rule: every secret value this process resolved is masked in every message it writes.
 
-Secret values enter a process in two ways only: `resolve_secrets` (a system's connection) and the
-warehouse URL (the embedded server's generated password, or the one in DATAPLATFORM_DATABASE_URL).
-Both are recorded here, and every writer of messages (audit rows, Dagster log lines and failures, CLI
+Secret values enter a process in these ways only: `resolve_secrets` (a system's connection), the
+warehouse URL (the embedded server's generated password, or the one in DATAPLATFORM_DATABASE_URL), the
+Vault store's credentials (token, AppRole secret id, the token a login returns) and the MongoDB
+registry's URL. All are recorded here, and every writer of messages (audit rows, Dagster log lines and failures, CLI
 output, the quality gate's verdicts) passes its text through `redact`. A value is masked in each form
 a message may carry it: as is, percent-encoded (URLs), and escaped as JSON and Python quote it.
 """
