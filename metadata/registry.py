@@ -31,7 +31,7 @@ MONGODB_URL_ENV = "DATAPLATFORM_MONGODB_URL"
 DEFAULT_DATABASE = "metadata"
 HISTORY = "deployments"
 TIMEOUT_MS = 5000
-# Declaration file -> (collection, the list inside the file, the field that names an item).
+# Declaration file -> (its collection, which is also the list inside the file; the field that names an item).
 COLLECTIONS = {"systems.json": ("systems", "id"), "entities.json": ("entities", "name"),
                "actions.json": ("actions", "name")}
 
