@@ -228,7 +228,7 @@ def test_the_stack_services_get_what_dagster_yaml_reads(model: dict[str, Any]) -
     """Every variable docker/dagster.yaml reads is set in each container that loads it, and every variable
     the run launcher hands on is set in the daemon (which launches the runs)."""
     config = yaml.safe_load(STACK_DAGSTER_YAML.read_text())
-    storage = {v["env"] for v in config["storage"]["postgres"]["postgres_db"].values()}
+    storage = {v["env"] for v in config["storage"]["postgres"]["postgres_db"].values() if isinstance(v, dict)}
     platform_image = {name for name, s in model["services"].items() if s["image"] == "dataplatform:local"}
     assert platform_image == SERVICES - {"warehouse", "mongodb", "vault", "rabbitmq"}
     for name in platform_image - ONE_SHOTS:  # warehouse-setup runs setup-roles and status: no Dagster instance
@@ -287,3 +287,22 @@ def test_what_the_readme_names_is_in_the_stack(model: dict[str, Any]) -> None:
                     "docker compose run --rm platform dataplatform run --system TST01",
                     "docker compose run --rm platform dataplatform status"):
         assert command in section, command
+
+
+def test_vault_serves_its_config_and_the_policy_matches_the_key_mapping(model: dict[str, Any]) -> None:
+    """Vault loads every file of /vault/config as server config, so the policy lives apart; the policy lets
+    the platform read exactly where a secret reference's key maps to (<mount>/<prefix>/<key>, KV v2)."""
+    vault = model["services"]["vault"]
+    binds = {m["target"]: Path(m["source"]) for m in vault["volumes"] if m["type"] == "bind"}
+    assert sorted(p.name for p in binds["/vault/config"].iterdir()) == ["vault.hcl"]
+    assert all(m.get("read_only") for m in vault["volumes"] if m["type"] == "bind")
+    config = (binds["/vault/config"] / "vault.hcl").read_text()
+    assert 'storage "file"' in config and 'path = "/vault/file"' in config
+    assert {m["target"]: m["type"] for m in vault["volumes"]}["/vault/file"] == "volume"
+    environment = model["services"]["platform"]["environment"]
+    mount, prefix = environment["DATAPLATFORM_VAULT_MOUNT"], environment["DATAPLATFORM_VAULT_PREFIX"]
+    policy = (binds["/vault/policies"] / "dataplatform.hcl").read_text()
+    assert re.findall(r'^path "([^"]+)"', policy, flags=re.MULTILINE) == [f"{mount}/data/{prefix}/*"]
+    assert 'capabilities = ["read"]' in policy
+    assert f"vault kv put {mount}/{prefix}/tst01/api_token value=-" in _readme_section()
+    assert "/vault/policies/dataplatform.hcl" in _readme_section()
