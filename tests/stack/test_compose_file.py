@@ -169,7 +169,7 @@ def test_state_is_on_named_volumes_the_run_launcher_mounts_too(model: dict[str, 
     assert {key: v["name"] for key, v in volumes.items()} == {
         "warehouse-data": "dataplatform-warehouse-data", "mongodb-data": "dataplatform-mongodb-data",
         "vault-data": "dataplatform-vault-data", "rabbitmq-data": "dataplatform-rabbitmq-data",
-        "platform-state": "dataplatform-state", "dagster-files": "dataplatform-dagster-files"}
+        "platform-state": "dataplatform-platform-state", "dagster-files": "dataplatform-dagster-files"}
     for name, target in STATE.items():
         mounts = {m["target"]: m for m in model["services"][name]["volumes"]}
         assert mounts[target]["type"] == "volume" and mounts[target]["source"] in volumes, (name, target)

@@ -165,7 +165,7 @@ def test_the_stack_warehouse_comes_up_as_compose_starts_it(names: Names, tmp_pat
     launcher = instance.run_launcher
     assert isinstance(launcher, DockerRunLauncher)
     assert launcher.networks == ["dataplatform"]
-    assert launcher.container_kwargs["volumes"] == ["dataplatform-state:/var/lib/dataplatform",
+    assert launcher.container_kwargs["volumes"] == ["dataplatform-platform-state:/var/lib/dataplatform",
                                                     "dataplatform-dagster-files:/var/lib/dagster"]
     assert {"DATAPLATFORM_DATABASE_URL", "DAGSTER_POSTGRES_PASSWORD", "VAULT_ADDR", "DATAPLATFORM_MONGODB_URL",
             "DATAPLATFORM_EXECUTOR", "DATAPLATFORM_CELERY_BROKER_URL"} <= set(launcher.env_vars)
