@@ -21,10 +21,11 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
-## lint: ruff on the Python, sqlfluff (dbt templater) on the gold and generated dbt models
+## lint: ruff on the Python, sqlfluff (dbt templater) on the gold and generated dbt models, hadolint on the Dockerfile
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/dataplatform lint-sql
+	$(BIN)/hadolint Dockerfile
 
 ## dev: the Dagster UI on the same warehouse
 dev: install

@@ -23,6 +23,7 @@ from orchestration.assets.transform import transform_assets
 from orchestration.dbt_project import dbt_project
 from orchestration.instance import JOB_TAG
 from orchestration.resources import SecretStoreResource, WarehouseResource
+from warehouse.connection import export_configured_warehouse
 from warehouse.embedded import state_dir
 from warehouse.files import secure_state_dir
 
@@ -76,6 +77,7 @@ def platform_definitions() -> dg.Definitions:
     # Dagster's own processes (`dagster dev`'s code server, run workers) load these, not the CLI: they
     # too must write state, logs and landed files owner-only.
     secure_state_dir(state_dir())
+    export_configured_warehouse()  # a run in its own container or on a Celery worker: dbt needs DATAPLATFORM_PG_*
     return build_definitions(platform_catalog())
 
 

@@ -60,6 +60,16 @@ def export_warehouse_env(url: str) -> None:
     os.environ["DATAPLATFORM_PG_DBNAME"] = str(params["dbname"])
 
 
+def export_configured_warehouse() -> None:
+    """In a process the `dataplatform` command did not start (a run's own container under Dagster's run
+    launcher, a Celery worker), export the warehouse the operator configured (DATAPLATFORM_DATABASE_URL), as
+    the command does for its own: dbt's profile reads DATAPLATFORM_PG_*, and nothing else would set them.
+    A process that already has them (started by the command) is left as it is; no URL, nothing to do."""
+    url = os.environ.get(DATABASE_URL_ENV)
+    if url and "DATAPLATFORM_PG_HOST" not in os.environ:
+        export_warehouse_env(url)
+
+
 def advisory_key(name: str) -> int:
     """A stable advisory-lock key for a name (a system id)."""
     return zlib.crc32(name.encode())
