@@ -266,6 +266,10 @@ def _check_systems(systems: list[System], store: SecretStore, problems: list[Pro
         for key in secret_keys(s.connection):
             if not store.has(key):
                 problems.append(Problem(f, obj, "connection", f"secret {key!r} is missing: {store.describe(key)}"))
+        for name, ref in ((n, getattr(s.webhook, n)) for n in ("token", "hmac_secret") if s.webhook):
+            if ref is not None and not store.has(ref.key):
+                problems.append(Problem(f, obj, f"webhook.{name}",
+                                        f"secret {ref.key!r} is missing: {store.describe(ref.key)}"))
         for endpoint in s.endpoints():
             why = identifier_problem(landing_table(s.id, endpoint))
             if why:
