@@ -21,6 +21,7 @@ from metadata.columns import POSITION_COLUMN, Column, bronze_columns, reserved_p
 from metadata.entity_model import EntityModelError
 from metadata.models import (
     CONNECTION_MODELS,
+    CREDENTIAL_FIELDS,
     QUALITY_CHECK_NAMES,
     QUALITY_OPTIONS,
     Action,
@@ -220,7 +221,9 @@ def _parse(model: type[BaseModel], path: Path, problems: list[Problem]) -> Any:
             label, rest = _object_label(data, tuple(e["loc"]))
             # Discriminated unions add the tag to the location; it is noise for a reader.
             fields = [str(p) for p in rest if p not in ("copy", "flatten", "explode")]
-            value = f" (got {e['input']!r})" if not isinstance(e["input"], (dict, list)) else ""
+            # A credential written in by mistake is not repeated in the message.
+            shown = not isinstance(e["input"], (dict, list)) and not set(fields) & set(CREDENTIAL_FIELDS)
+            value = f" (got {e['input']!r})" if shown else ""
             message = _hint(fields, e["type"]) + e["msg"] + value
             problems.append(Problem(path.name, label, ".".join(fields) or "-", message))
         return None

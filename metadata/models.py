@@ -108,6 +108,9 @@ HEADER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
 Header = Annotated[str, StringConstraints(pattern=HEADER_PATTERN, max_length=64)]
 
 
+CREDENTIAL_FIELDS = ("token", "hmac_secret")  # a webhook's: their values are never echoed in a problem
+
+
 def _secret_only(value: Any) -> Any:
     """A credential is never written in metadata: refuse a plain value with what to write instead."""
     if value is not None and not isinstance(value, dict | SecretRef):
