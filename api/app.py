@@ -40,6 +40,8 @@ DELIVERY_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no
 LAST_BATCHES = 5
 
 log = logging.getLogger("dataplatform.api")
+# Module level: FastAPI resolves the (string) annotations of the endpoints from the module's names.
+_OPERATOR_BEARER = HTTPBearer(auto_error=False, description="the operator's token (secret `api_token`)")
 
 RunsOfRequests = Callable[[int], dict[str, Any] | None]
 RecentRuns = Callable[[int], list[dict[str, Any]]]
@@ -83,7 +85,6 @@ def create_app(catalog: Catalog, *, url: str, secrets: SecretStore | None = None
         " `run_requests` sensor from the request recorded here, and shows in the Dagster UI.",
         version="1",
     )
-    operator_bearer = HTTPBearer(auto_error=False, description="the operator's token (secret `api_token`)")
 
     def secret(key: str) -> str:
         store = secrets or EnvSecretStore()
@@ -94,7 +95,7 @@ def create_app(catalog: Catalog, *, url: str, secrets: SecretStore | None = None
         remember_secret(value)
         return value
 
-    def operator(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]) -> None:
+    def operator(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_OPERATOR_BEARER)]) -> None:
         store = secrets or EnvSecretStore()
         if not store.has(API_TOKEN_KEY):
             raise HTTPException(503, f"the operator's API is off: {store.describe(API_TOKEN_KEY)}")
