@@ -345,7 +345,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
              " runs (`dataplatform dev`)")
         if not store.has(API_TOKEN_KEY):
             echo(f"note: the operator's API answers 503 until its token is set: {store.describe(API_TOKEN_KEY)}")
-        uvicorn.run(create_app(catalog, url=url), host=args.host, port=args.port, log_level="info")
+        try:
+            uvicorn.run(create_app(catalog, url=url), host=args.host, port=args.port, log_level="info")
+        except KeyboardInterrupt:  # uvicorn stops on SIGINT, then passes it on
+            echo("service stopped (SIGINT)")
+        except SystemExit as stop:  # ... and on SIGTERM (see _exit_on_sigterm)
+            if stop.code != 128 + signal.SIGTERM:
+                raise
+            echo("service stopped (SIGTERM)")
     return EXIT_OK
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import dagster as dg
@@ -33,14 +34,20 @@ def _describe(record: Any) -> dict[str, Any]:
     }
 
 
+@functools.cache
+def _shared_instance() -> dg.DagsterInstance:
+    """One instance for the service's whole life (each `DagsterInstance.get()` opens its storage anew)."""
+    return dagster_instance()
+
+
 def recent_runs(*, limit: int = 20, instance: dg.DagsterInstance | None = None) -> list[dict[str, Any]]:
     """The newest runs of the instance (queued and running ones included), newest first."""
-    instance = instance or dagster_instance()
+    instance = instance or _shared_instance()
     return [_describe(r) for r in instance.get_run_records(limit=limit)]
 
 
 def run_of_request(request_id: int, *, instance: dg.DagsterInstance | None = None) -> dict[str, Any] | None:
     """The run the `run_requests` sensor started for a recorded request, or None while it has not (yet)."""
-    instance = instance or dagster_instance()
+    instance = instance or _shared_instance()
     records = instance.get_run_records(filters=dg.RunsFilter(tags={REQUEST_TAG: str(request_id)}), limit=1)
     return _describe(records[0]) if records else None

@@ -1,6 +1,7 @@
 """The README's webhook walk-through with real processes: `dataplatform dev` (UI + daemon) and `dataplatform serve`
 on one embedded warehouse; a webhook call over HTTP; the daemon's `run_requests` sensor starts the run through
-the run queue, and it lands the new delivery and builds every layer. The service then names that run."""
+the run queue, and it lands the new delivery and builds every layer. The service then names that run, and stops
+cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -125,3 +126,7 @@ def test_a_webhook_call_starts_a_run_through_the_daemon_that_builds_every_layer(
                                 "dagster_run_id": run["run_id"]}]
             assert {r["owner_id"]: r["name"] for r in owners} == {k: o["name"] for k, o in day.owners.items()}
             assert runs == {"n": 1}
+
+            serve.send_signal(signal.SIGTERM)  # as a service manager stops it
+            assert serve.wait(timeout=120) == 0, serve_log.read_text()
+            assert "service stopped (SIGTERM)" in serve_log.read_text()
