@@ -38,6 +38,7 @@ from warehouse.session import connect
 API_TOKEN_KEY = "api_token"  # the operator's token: secret key, i.e. DATAPLATFORM_SECRET_API_TOKEN by default
 DELIVERY_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces: a header value we can echo
 LAST_BATCHES = 5
+MAX_BODY_BYTES = 1024 * 1024
 
 log = logging.getLogger("dataplatform.api")
 # Module level: FastAPI resolves the (string) annotations of the endpoints from the module's names.
@@ -141,6 +142,7 @@ def create_app(catalog: Catalog, *, url: str, secrets: SecretStore | None = None
         202: {"description": "recorded: the `run_requests` sensor starts one run of the system's job for it"},
         401: {"description": "no credential"}, 403: {"description": "a wrong token or signature"},
         404: {"description": "unknown system, or one that declares no webhook"},
+        413: {"description": "a body larger than 1 MiB"},
         429: {"description": "called before the system's min_interval_seconds; see Retry-After"},
     })
     async def webhook(system_id: str, request: Request) -> JSONResponse:
@@ -152,13 +154,18 @@ def create_app(catalog: Catalog, *, url: str, secrets: SecretStore | None = None
         if hook is None:
             raise HTTPException(404, f"system {system_id} takes no webhook calls: declare 'webhook' on it in"
                                      " systems.json")
-        body = await request.body()
+        body = bytearray()
+        async for chunk in request.stream():  # read no further than the limit, whatever Content-Length says
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise HTTPException(413, f"the body is larger than {MAX_BODY_BYTES} bytes; a webhook call says that"
+                                         " data is ready, it does not carry it")
         try:
             if hook.token is not None:
                 check_token(bearer_of(request.headers.get("authorization")), secret(hook.token.key))
             else:
                 assert hook.hmac_secret is not None
-                check_signature(body, request.headers.get(hook.signature_header), secret(hook.hmac_secret.key),
+                check_signature(bytes(body), request.headers.get(hook.signature_header), secret(hook.hmac_secret.key),
                                 header=hook.signature_header)
         except CredentialsMissing as err:
             scheme = "Bearer" if hook.token is not None else "Signature"
@@ -167,7 +174,7 @@ def create_app(catalog: Catalog, *, url: str, secrets: SecretStore | None = None
             log.warning(f"webhook {system_id}: refused a call with invalid credentials")
             raise HTTPException(403, str(err)) from None
         return await run_in_threadpool(accept, system, trigger="webhook",
-                                       delivery_id=request.headers.get(hook.delivery_id_header), body=body)
+                                       delivery_id=request.headers.get(hook.delivery_id_header), body=bytes(body))
 
     @app.get("/systems", tags=["operator"], dependencies=[Depends(operator)])
     def systems() -> list[dict[str, Any]]:

@@ -157,6 +157,14 @@ def test_an_hmac_signed_webhook_is_checked_against_the_body(service: str) -> Non
     assert httpx.post(f"{service}/hooks/HMC01", content=body, headers=_bearer(TOKEN)).status_code == 401
 
 
+def test_a_body_over_the_limit_is_refused_413(service: str) -> None:
+    from api.app import MAX_BODY_BYTES
+
+    refused = httpx.post(f"{service}/hooks/TST01", content=b"x" * (MAX_BODY_BYTES + 1), headers=_bearer(TOKEN))
+    assert (refused.status_code, refused.json()["detail"]) == (
+        413, "the body is larger than 1048576 bytes; a webhook call says that data is ready, it does not carry it")
+
+
 def test_unknown_system_or_no_webhook_is_404(service: str) -> None:
     unknown = httpx.post(f"{service}/hooks/XXX99", headers=_bearer(TOKEN))
     assert (unknown.status_code, unknown.json()["detail"]) == (
