@@ -13,9 +13,11 @@ lost while Dagster is down: the sensor hands on what came meanwhile once it is b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 
 import dagster as dg
+import psycopg
 
 from audit import run_requests
 from metadata.models import System
@@ -30,8 +32,30 @@ RUN_REQUESTS_SENSOR = "run_requests"
 SENSOR_INTERVAL_SECONDS = 5
 
 
-def run_key_of_request(request_id: int) -> str:
-    return f"run_request:{request_id}"
+def run_key_of_request(request: run_requests.RunRequest) -> str:
+    """Its id and when it came: ids start again at 1 in a new warehouse, and a run key must never repeat one that
+    a run of the old warehouse's requests used (the daemon would skip the new request as done)."""
+    return f"run_request:{request.request_id}@{request.received_at.isoformat()}"
+
+
+def _cursor(request: run_requests.RunRequest) -> str:
+    return json.dumps({"request_id": request.request_id, "received_at": request.received_at.isoformat()})
+
+
+def _start_after(conn: psycopg.Connection, cursor: str | None) -> tuple[int, str | None]:
+    """The request id to continue after, and a warning when the cursor names a request this warehouse does not
+    hold as it was (a new or restored warehouse): then every request it holds is handed on, from the first."""
+    if not cursor:
+        return 0, None
+    try:
+        last = json.loads(cursor)
+        found = run_requests.get(conn, int(last["request_id"]))
+    except (ValueError, TypeError, KeyError):
+        return 0, f"the sensor's cursor {cursor!r} is not one it writes: handing on the requests from the first"
+    if found is None or found.received_at.isoformat() != last.get("received_at"):
+        return 0, (f"audit.run_request does not hold request {last['request_id']} of {last['received_at']} that this"
+                   " sensor handed on last (a new or restored warehouse?): handing on its requests from the first")
+    return found.request_id, None
 
 
 def system_schedule(system: System, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
@@ -68,12 +92,14 @@ def run_requests_sensor(jobs: Mapping[str, dg.UnresolvedAssetJobDefinition]) -> 
         minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Starts one run of a system's job for each webhook call or operator API request that"
-        " `dataplatform serve` recorded in audit.run_request (run key run_request:<id>).",
+        " `dataplatform serve` recorded in audit.run_request (run key run_request:<id>@<received at>).",
     )
     def _sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> Iterator[dg.RunRequest]:
-        cursor = int(context.cursor or 0)
         with warehouse.connect() as conn:
-            pending = run_requests.after(conn, cursor)
+            start, warning = _start_after(conn, context.cursor)
+            pending = run_requests.after(conn, start)
+        if warning:
+            context.log.warning(warning)
         for request in pending:
             job = jobs.get(request.system_id)
             if job is None:  # the system was removed from the metadata since it was called
@@ -81,13 +107,14 @@ def run_requests_sensor(jobs: Mapping[str, dg.UnresolvedAssetJobDefinition]) -> 
                                     " any more; no run")
             else:
                 yield dg.RunRequest(
-                    run_key=run_key_of_request(request.request_id),
+                    run_key=run_key_of_request(request),
                     job_name=job.name,
                     tags={TRIGGER_TAG: request.trigger, REQUEST_TAG: str(request.request_id),
                           DELIVERY_TAG: request.delivery_id},
                 )
-            cursor = request.request_id
-        context.update_cursor(str(cursor))
+            context.update_cursor(_cursor(request))
+        if warning and not pending:
+            context.update_cursor(None)  # nothing to hand on yet: start from the first request next time
 
     return _sensor
 

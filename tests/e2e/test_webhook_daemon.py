@@ -111,7 +111,8 @@ def test_a_webhook_call_starts_a_run_through_the_daemon_that_builds_every_layer(
             assert run["status"] == "SUCCESS", dev_log.read_text()
             assert (run["job"], run["tags"]["dataplatform/trigger"], run["tags"]["dataplatform/delivery_id"],
                     run["tags"]["dagster/sensor_name"], run["tags"]["dagster/run_key"]) == \
-                ("run_tst01", "webhook", day.date.isoformat(), "run_requests", f"run_request:{request_id}")
+                ("run_tst01", "webhook", day.date.isoformat(), "run_requests",
+                 f"run_request:{request_id}@{call.json()['request']['received_at']}")
             repeated = httpx.post(f"{base}/hooks/TST01", headers={"Authorization": f"Bearer {TOKEN}",
                                                                    "X-Delivery-Id": day.date.isoformat()})
             assert (repeated.status_code, repeated.json()["run"]["run_id"]) == (200, run["run_id"])

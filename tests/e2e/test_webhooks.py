@@ -36,6 +36,7 @@ pytestmark = pytest.mark.e2e
 TOKEN = "tok-7f3a9c1e-webhook"  # never in an answer
 HMAC_KEY = "hmac-key-51d0e2"
 API_TOKEN = "operator-token-c0ffee"
+SENSOR_TAG = "dagster/sensor_name"  # Dagster's own tag on a sensor's runs
 
 
 @contextlib.contextmanager
@@ -269,22 +270,40 @@ def test_the_sensor_requests_one_run_per_recorded_request(service: str, warehous
     from orchestration.definitions import platform_definitions
 
     defs = platform_definitions()
-    last = _rows(warehouse, "select coalesce(max(request_id), 0) as n from audit.run_request")[0]["n"]
+    [last] = _rows(warehouse, "select request_id, received_at from audit.run_request order by request_id desc limit 1")
+    cursor = json.dumps({"request_id": last["request_id"], "received_at": last["received_at"].isoformat()})
     hook = httpx.post(f"{service}/hooks/TST01", headers={**_bearer(TOKEN), "X-Delivery-Id": "sensor-1"}).json()
     api = httpx.post(f"{service}/systems/TST01/runs", headers=_bearer(API_TOKEN)).json()
     with dg.instance_for_test() as instance:
-        requests, cursor = _sensor_requests(defs, instance, str(last))
+        requests, cursor = _sensor_requests(defs, instance, cursor)
         again, cursor_after = _sensor_requests(defs, instance, cursor)
     ids = [hook["request"]["request_id"], api["request"]["request_id"]]
+    keys = [f"run_request:{r['request']['request_id']}@{r['request']['received_at']}" for r in (hook, api)]
     assert [(r.run_key, r.job_name, r.tags) for r in requests] == [
-        (f"run_request:{ids[0]}", "run_tst01", {TRIGGER_TAG: "webhook", REQUEST_TAG: str(ids[0]),
-                                                DELIVERY_TAG: "sensor-1", "dagster/sensor_name": RUN_REQUESTS_SENSOR}),
-        (f"run_request:{ids[1]}", "run_tst01", {TRIGGER_TAG: "api", REQUEST_TAG: str(ids[1]),
-                                                DELIVERY_TAG: api["request"]["delivery_id"],
-                                                "dagster/sensor_name": RUN_REQUESTS_SENSOR}),
+        (keys[0], "run_tst01", {TRIGGER_TAG: "webhook", REQUEST_TAG: str(ids[0]), DELIVERY_TAG: "sensor-1",
+                                SENSOR_TAG: RUN_REQUESTS_SENSOR}),
+        (keys[1], "run_tst01", {TRIGGER_TAG: "api", REQUEST_TAG: str(ids[1]),
+                                DELIVERY_TAG: api["request"]["delivery_id"], SENSOR_TAG: RUN_REQUESTS_SENSOR}),
     ]
-    assert cursor == str(ids[1])
-    assert (again, cursor_after) == ([], str(ids[1]))  # handed on once: the next tick asks for nothing
+    assert json.loads(cursor) == {"request_id": ids[1], "received_at": api["request"]["received_at"]}
+    assert (again, cursor_after) == ([], cursor)  # handed on once: the next tick asks for nothing
+
+
+def test_a_cursor_from_another_warehouse_starts_from_the_first_request(service: str, warehouse: str) -> None:
+    """Ids start at 1 again in a new warehouse: a cursor that names a request this one does not hold as it was
+    hands on every request from the first, under run keys no earlier run used."""
+    from orchestration.definitions import platform_definitions
+
+    httpx.post(f"{service}/hooks/TST01", headers={**_bearer(TOKEN), "X-Delivery-Id": "cursor-1"})
+    first = _rows(warehouse, "select request_id, received_at from audit.run_request order by request_id limit 1")[0]
+    stale = json.dumps({"request_id": first["request_id"], "received_at": "2001-01-01T00:00:00+00:00"})
+    with dg.instance_for_test() as instance:
+        requests, _ = _sensor_requests(platform_definitions(), instance, stale)
+    assert requests[0].run_key == f"run_request:{first['request_id']}@{first['received_at'].isoformat()}"
+    # Every request of TST01 (the other systems of these tests have no job in the bundled definitions).
+    tst01 = _rows(warehouse, "select request_id from audit.run_request where system_id = 'TST01' and request_id <= %s"
+                             " order by request_id", (first["request_id"] + 99,))
+    assert [r.tags[REQUEST_TAG] for r in requests] == [str(r["request_id"]) for r in tst01]
 
 
 def test_a_webhook_call_leads_to_a_run_that_lands_and_builds_the_delivery(
@@ -307,7 +326,7 @@ def test_a_webhook_call_leads_to_a_run_that_lands_and_builds_the_delivery(
 
         instance = dagster_instance()
         [request], _ = _sensor_requests(defs, instance, None)
-        assert request.run_key == f"run_request:{request_id}"
+        assert request.run_key == f"run_request:{request_id}@{call.json()['request']['received_at']}"
         result = defs.resolve_job_def(request.job_name).execute_in_process(
             instance=instance, tags={**request.tags, "dagster/run_key": request.run_key},
             run_config=request.run_config, raise_on_error=False)
