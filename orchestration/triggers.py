@@ -28,7 +28,8 @@ REQUEST_TAG = "dataplatform/request"  # the audit.run_request id a run was start
 DELIVERY_TAG = "dataplatform/delivery_id"
 SCHEDULED_FOR_TAG = "dataplatform/scheduled_for"
 RUN_REQUESTS_SENSOR = "run_requests"
-# How often the daemon asks for new requests: the longest a webhook call waits before its run is queued.
+# How often the daemon asks for new requests (its own loop adds a little): about how long a recorded call waits
+# before its run is queued.
 SENSOR_INTERVAL_SECONDS = 5
 
 
@@ -53,8 +54,8 @@ def _start_after(conn: psycopg.Connection, cursor: str | None) -> tuple[int, str
     except (ValueError, TypeError, KeyError):
         return 0, f"the sensor's cursor {cursor!r} is not one it writes: handing on the requests from the first"
     if found is None or found.received_at.isoformat() != last.get("received_at"):
-        return 0, (f"audit.run_request does not hold request {last['request_id']} of {last['received_at']} that this"
-                   " sensor handed on last (a new or restored warehouse?): handing on its requests from the first")
+        return 0, (f"audit.run_request does not hold request {last['request_id']} of {last.get('received_at')} that"
+                   " this sensor handed on last (a new or restored warehouse?): handing on its requests from the first")
     return found.request_id, None
 
 
