@@ -270,8 +270,9 @@ def test_the_sensor_requests_one_run_per_recorded_request(service: str, warehous
     from orchestration.definitions import platform_definitions
 
     defs = platform_definitions()
-    [last] = _rows(warehouse, "select request_id, received_at from audit.run_request order by request_id desc limit 1")
-    cursor = json.dumps({"request_id": last["request_id"], "received_at": last["received_at"].isoformat()})
+    last = _rows(warehouse, "select request_id, received_at from audit.run_request order by request_id desc limit 1")
+    cursor = json.dumps({"request_id": last[0]["request_id"], "received_at": last[0]["received_at"].isoformat()}) \
+        if last else None  # what the sensor handed on last, if anything
     hook = httpx.post(f"{service}/hooks/TST01", headers={**_bearer(TOKEN), "X-Delivery-Id": "sensor-1"}).json()
     api = httpx.post(f"{service}/systems/TST01/runs", headers=_bearer(API_TOKEN)).json()
     with dg.instance_for_test() as instance:
@@ -295,7 +296,8 @@ def test_a_cursor_from_another_warehouse_starts_from_the_first_request(service: 
     from orchestration.definitions import platform_definitions
 
     httpx.post(f"{service}/hooks/TST01", headers={**_bearer(TOKEN), "X-Delivery-Id": "cursor-1"})
-    first = _rows(warehouse, "select request_id, received_at from audit.run_request order by request_id limit 1")[0]
+    first = _rows(warehouse, "select request_id, received_at from audit.run_request where system_id = 'TST01'"
+                             " order by request_id limit 1")[0]
     stale = json.dumps({"request_id": first["request_id"], "received_at": "2001-01-01T00:00:00+00:00"})
     with dg.instance_for_test() as instance:
         requests, _ = _sensor_requests(platform_definitions(), instance, stale)
