@@ -364,6 +364,37 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Webhooks and the operator's API over HTTP; their runs are started by the Dagster daemon's `run_requests`
+    sensor (`dataplatform dev` runs one)."""
+    catalog = _catalog()
+    import uvicorn
+
+    from api.app import API_TOKEN_KEY, create_app
+    from secret_store.choice import platform_secret_store
+
+    with _warehouse() as url:
+        from orchestration.instance import prepare_dagster_home
+
+        prepare_dagster_home()  # the run ids it answers with are read from the instance the daemon writes
+        store = platform_secret_store()
+        hooks = [s.id for s in catalog.systems.values() if s.webhook]
+        echo(f"serving on http://{args.host}:{args.port} (OpenAPI page: /docs); webhooks: "
+             f"{', '.join(f'/hooks/{h}' for h in hooks) or 'none declared'}; runs start once the Dagster daemon"
+             " runs (`dataplatform dev`)")
+        if not store.has(API_TOKEN_KEY):
+            echo(f"note: the operator's API answers 503 until its token is set: {store.describe(API_TOKEN_KEY)}")
+        try:
+            uvicorn.run(create_app(catalog, url=url), host=args.host, port=args.port, log_level="info")
+        except KeyboardInterrupt:  # uvicorn stops on SIGINT, then passes it on
+            echo("service stopped (SIGINT)")
+        except SystemExit as stop:  # ... and on SIGTERM (see _exit_on_sigterm)
+            if stop.code != 128 + signal.SIGTERM:
+                raise
+            echo("service stopped (SIGTERM)")
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dataplatform", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -417,6 +448,10 @@ def parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="open the Dagster UI on the platform's warehouse")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)
+    serve = sub.add_parser("serve", help="the HTTP service: webhooks and the operator's API (OpenAPI at /docs)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(func=cmd_serve)
     return p
 
 

@@ -21,6 +21,7 @@ from metadata.columns import POSITION_COLUMN, Column, bronze_columns, reserved_p
 from metadata.entity_model import EntityModelError
 from metadata.models import (
     CONNECTION_MODELS,
+    CREDENTIAL_FIELDS,
     QUALITY_CHECK_NAMES,
     QUALITY_OPTIONS,
     Action,
@@ -219,7 +220,9 @@ def _validate(model: type[BaseModel], file: str, data: Any, problems: list[Probl
             label, rest = _object_label(data, tuple(e["loc"]))
             # Discriminated unions add the tag to the location; it is noise for a reader.
             fields = [str(p) for p in rest if p not in ("copy", "flatten", "explode")]
-            value = f" (got {e['input']!r})" if not isinstance(e["input"], (dict, list)) else ""
+            # A credential written in by mistake is not repeated in the message.
+            shown = not isinstance(e["input"], (dict, list)) and not set(fields) & set(CREDENTIAL_FIELDS)
+            value = f" (got {e['input']!r})" if shown else ""
             message = _hint(fields, e["type"]) + e["msg"] + value
             problems.append(Problem(file, label, ".".join(fields) or "-", message))
         return None
@@ -268,6 +271,10 @@ def _check_systems(systems: list[System], store: SecretStore, problems: list[Pro
                 problems.append(Problem(f, obj, "connection", why))
             elif not store.has(key):
                 problems.append(Problem(f, obj, "connection", f"secret {key!r} is missing: {store.describe(key)}"))
+        for name, ref in ((n, getattr(s.webhook, n)) for n in ("token", "hmac_secret") if s.webhook):
+            if ref is not None and not store.has(ref.key):
+                problems.append(Problem(f, obj, f"webhook.{name}",
+                                        f"secret {ref.key!r} is missing: {store.describe(ref.key)}"))
         for endpoint in s.endpoints():
             why = identifier_problem(landing_table(s.id, endpoint))
             if why:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Annotated, Any, Literal, get_args
 
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator, model_validator
 
 from metadata.naming import path_segment_problem
@@ -60,12 +62,100 @@ def parse_connection(system_type: str, connection: dict[str, Any]) -> Connection
     return _CONNECTION.validate_python({**connection, "type": system_type})
 
 
+def cron_problem(expression: str) -> str | None:
+    """Why Dagster would refuse `expression` as a schedule's cron string (its rule: five fields that croniter reads,
+    and no 30th or 31st of February), or None."""
+    if not croniter.is_valid(expression):
+        return "is not a cron expression croniter reads"
+    fields = croniter.expand(expression)[0]
+    if len(fields) != 5:
+        return f"has {len(fields)} fields; give five: minute hour day-of-month month day-of-week"
+    if fields[3] == [2] and len(fields[2]) == 1 and fields[2][0] in (30, 31):
+        return "names a day February never has"
+    return None
+
+
+class Schedule(_Strict):
+    """When a system loads by itself: a Dagster schedule of the system's job (stopped until turned on, unless
+    `enabled`). The README's "Runs that start themselves" says how to turn one on and off."""
+
+    cron: str = Field(description="five-field cron expression, e.g. '0 6 * * *' (06:00 every day) or '@hourly'")
+    timezone: str = Field(description="IANA time zone the cron expression is read in, e.g. 'Europe/Amsterdam', 'UTC'")
+    enabled: bool = Field(
+        default=False,
+        description="running from the start; otherwise stopped until turned on in the UI (the UI's choice then wins)",
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        why = cron_problem(value)
+        if why:
+            raise ValueError(f"{value!r} {why}, e.g. '0 6 * * *' for 06:00 every day")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone; write e.g. 'Europe/Amsterdam' or 'UTC'") from None
+        return value
+
+
+HEADER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
+Header = Annotated[str, StringConstraints(pattern=HEADER_PATTERN, max_length=64)]
+
+
+CREDENTIAL_FIELDS = ("token", "hmac_secret")  # a webhook's: their values are never echoed in a problem
+
+
+def _secret_only(value: Any) -> Any:
+    """A credential is never written in metadata: refuse a plain value with what to write instead."""
+    if value is not None and not isinstance(value, dict | SecretRef):
+        raise ValueError('must be a secret reference, {"type": "secret", "key": "..."}, not the value itself')
+    return value
+
+
+class Webhook(_Strict):
+    """How a source calls the platform when it has new data (`POST /hooks/{system_id}` of `dataplatform serve`):
+    with a bearer token, or with an HMAC-SHA256 signature of the body; each call (one per delivery id) starts one
+    run of the system's job."""
+
+    token: SecretRef | None = Field(default=None, description="the bearer token the source sends")
+    hmac_secret: SecretRef | None = Field(
+        default=None, description="the key of the HMAC-SHA256 signature of the body the source sends"
+    )
+    signature_header: Header = Field(
+        default="X-Signature-256", description="header holding the signature, hex, optionally prefixed 'sha256='"
+    )
+    delivery_id_header: Header = Field(
+        default="X-Delivery-Id", description="header naming the delivery: a repeated one starts no second run"
+    )
+    min_interval_seconds: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="calls of this system closer together than this are refused (429); 0: no limit"
+    )
+
+    _secrets = field_validator("token", "hmac_secret", mode="before")(_secret_only)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Webhook:
+        if (self.token is None) == (self.hmac_secret is None):
+            raise ValueError("declare exactly one of 'token' (bearer) and 'hmac_secret' (signature of the body)")
+        if self.token is not None and "signature_header" in self.model_fields_set:
+            raise ValueError("'signature_header' goes with 'hmac_secret', not with 'token'")
+        return self
+
+
 class System(_Strict):
     id: SystemId
     name: Annotated[str, StringConstraints(min_length=1)]
     description: str
     type: str
     connection: dict[str, Any]
+    schedule: Schedule | None = Field(default=None, description="when the system loads by itself")
+    webhook: Webhook | None = Field(default=None, description="how the source tells the platform it has new data")
 
     def endpoints(self) -> dict[str, str]:
         """Endpoint name -> what the connector reads for it."""

@@ -23,6 +23,7 @@ from orchestration.assets.transform import transform_assets
 from orchestration.dbt_project import dbt_project
 from orchestration.instance import JOB_TAG
 from orchestration.resources import SecretStoreResource, WarehouseResource
+from orchestration.triggers import triggers
 from warehouse.connection import export_configured_warehouse
 from warehouse.embedded import state_dir
 from warehouse.files import secure_state_dir
@@ -41,21 +42,24 @@ def system_job_name(system_id: str) -> str:
 def build_definitions(catalog: Catalog) -> dg.Definitions:
     project = dbt_project(catalog)
     landing = landing_assets(catalog)
-    jobs = [dg.define_asset_job(RUN_ALL_JOB, selection=dg.AssetSelection.all(), tags={JOB_TAG: RUN_ALL_JOB},
-                                description="Land every system, check, and build bronze, silver and gold.")]
-    for system_assets, system_id in zip(landing, catalog.systems, strict=True):
-        jobs.append(
-            dg.define_asset_job(
-                system_job_name(system_id),
-                selection=dg.AssetSelection.assets(system_assets).downstream(),
-                tags={JOB_TAG: system_job_name(system_id)},
-                description=f"Land {system_id} and build everything downstream of it.",
-            )
+    run_all = dg.define_asset_job(RUN_ALL_JOB, selection=dg.AssetSelection.all(), tags={JOB_TAG: RUN_ALL_JOB},
+                                  description="Land every system, check, and build bronze, silver and gold.")
+    system_jobs = {
+        system_id: dg.define_asset_job(
+            system_job_name(system_id),
+            selection=dg.AssetSelection.assets(system_assets).downstream(),
+            tags={JOB_TAG: system_job_name(system_id)},
+            description=f"Land {system_id} and build everything downstream of it.",
         )
+        for system_assets, system_id in zip(landing, catalog.systems, strict=True)
+    }
+    schedules, sensors = triggers(catalog.systems, system_jobs)
     return dg.Definitions(
         assets=[*landing, transform_assets(catalog, project)],
         asset_checks=quality_checks(catalog),
-        jobs=jobs,
+        jobs=[run_all, *system_jobs.values()],
+        schedules=schedules,
+        sensors=sensors,
         resources={
             "dlt": DagsterDltResource(),
             "dbt": DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE),

@@ -1,0 +1,1 @@
+"""The platform's HTTP service (`dataplatform serve`): sources' webhooks and the operator's API."""
