@@ -325,6 +325,41 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """A Celery worker that runs the platform's steps (DATAPLATFORM_EXECUTOR=celery), on this machine, against the
+    same warehouse, metadata and Dagster storage as the runs that submit them; it runs until stopped."""
+    _catalog()
+    from orchestration.executor import BROKER_ENV, ExecutorSettingError, broker_problem, celery_config, celery_queue
+
+    try:
+        celery_config()
+    except ExecutorSettingError as err:
+        error(str(err))
+        return EXIT_INVALID
+    problem = broker_problem(os.environ[BROKER_ENV])
+    if problem:
+        error(f"{problem}: start it, or fix {BROKER_ENV}")
+        return EXIT_WAREHOUSE
+    with _warehouse() as url:
+        from orchestration.instance import prepare_dagster_home
+
+        home = prepare_dagster_home()
+        name = args.name or f"dataplatform-{os.getpid()}"
+        command = [str(Path(sys.executable).parent / "celery"), "-A", "orchestration.celery_worker", "worker",
+                   "--queues", celery_queue(), "--hostname", f"{name}@%h", "--loglevel", args.loglevel,
+                   "--prefetch-multiplier=1", *(["--concurrency", str(args.concurrency)] if args.concurrency else [])]
+        echo(f"Celery worker {name} on queue {celery_queue()!r}: warehouse {redact_url(url)}, Dagster storage"
+             f" {home} (Ctrl-C or SIGTERM stops it)")
+        code, stopped_by = run_process_group(command)
+        if stopped_by is not None:
+            echo(f"Celery worker {name} stopped ({signal.Signals(stopped_by).name})")
+            return EXIT_OK
+        if code != 0:
+            error(f"the Celery worker ended with exit status {code}; its output above says why")
+            return EXIT_FAILED
+        return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dataplatform", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -371,6 +406,11 @@ def parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="open the Dagster UI on the platform's warehouse")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)
+    worker = sub.add_parser("worker", help="run the platform's steps as a Celery worker (DATAPLATFORM_EXECUTOR=celery)")
+    worker.add_argument("--name", help="the worker's name (default dataplatform-<pid>; `@<host>` is added)")
+    worker.add_argument("--concurrency", type=int, help="steps it runs at once (default: the machine's cores)")
+    worker.add_argument("--loglevel", default="INFO", help="Celery's log level (default INFO)")
+    worker.set_defaults(func=cmd_worker)
     return p
 
 
