@@ -111,6 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.batch is not None and not args.force:
         error("--batch names the batch to land again: use it with --force")
         return EXIT_INVALID
+    _check_executor()
     with _warehouse() as url:
         if args.batch is not None:
             from audit.batches import system_of_batch
@@ -144,6 +145,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from audit.batches import system_of_batch
     from orchestration.execute import replay
 
+    _check_executor()
     with _warehouse() as url:
         with connect(url) as conn:
             batch_system = system_of_batch(conn, args.from_batch)
@@ -206,6 +208,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     private_folder(secure_state_dir(state_dir()) / "sources")  # generated people and addresses: owner-only
     generate(folder, days=args.days, seed=args.seed)
     echo(f"test system TST01: {args.days} daily deliveries in {folder}")
+    _check_executor()
     with _warehouse() as url:
         outcome = None
         for _ in range(args.days):
@@ -325,21 +328,31 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def _check_executor(*, worker: bool = False) -> None:
+    """With DATAPLATFORM_EXECUTOR=celery (or for a worker, always): the Celery settings and the broker, checked
+    before anything runs, so a typo or a broker that is down is one message, not a run that waits or a traceback."""
+    from orchestration.executor import CELERY, ExecutorSettingError, broker_problem, celery_config, executor_kind
+
+    try:
+        if executor_kind() != CELERY and not worker:
+            return
+        broker = celery_config()["broker"]["env"]
+    except ExecutorSettingError as err:
+        error(str(err))
+        raise SystemExit(EXIT_INVALID) from err
+    problem = broker_problem(os.environ[broker])
+    if problem:
+        error(f"{problem}: start it, or fix {broker}")
+        raise SystemExit(EXIT_WAREHOUSE)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """A Celery worker that runs the platform's steps (DATAPLATFORM_EXECUTOR=celery), on this machine, against the
     same warehouse, metadata and Dagster storage as the runs that submit them; it runs until stopped."""
     _catalog()
-    from orchestration.executor import BROKER_ENV, ExecutorSettingError, broker_problem, celery_config, celery_queue
+    _check_executor(worker=True)
+    from orchestration.executor import celery_queue
 
-    try:
-        celery_config()
-    except ExecutorSettingError as err:
-        error(str(err))
-        return EXIT_INVALID
-    problem = broker_problem(os.environ[BROKER_ENV])
-    if problem:
-        error(f"{problem}: start it, or fix {BROKER_ENV}")
-        return EXIT_WAREHOUSE
     with _warehouse() as url:
         from orchestration.instance import prepare_dagster_home
 

@@ -74,6 +74,7 @@ class Run:
     worker_pids: set[int] = field(default_factory=set)
     broker: str = ""
     messages: list[str] = field(default_factory=list)  # every Celery message this process sent, serialized
+    tasks: dict[str, list[str]] = field(default_factory=dict)  # Celery task id -> the step keys it carried
     warehouse_password: str = ""
 
 
@@ -217,6 +218,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
 
         def sent(body: Any = None, headers: Any = None, **_: Any) -> None:
             run.messages.append(json.dumps([headers, body], default=str))
+            steps = body[1]["execute_step_args_packed"]["step_keys_to_execute"]  # body: (args, kwargs, options)
+            run.tasks[headers["id"]] = steps
 
         before_task_publish.connect(sent, weak=False)
         try:
@@ -245,8 +248,10 @@ def test_every_step_ran_in_the_worker(runs: dict[str, Run]) -> None:
     assert all(w.startswith(host) for ws in run.step_workers.values() for w in ws), run.step_workers  # ... by ours
     for step, pids in run.step_pids.items():  # ... in one of the worker's processes, not this one
         assert pids <= run.worker_pids and os.getpid() not in pids, (step, pids, run.worker_pids)
-    for step in steps:  # and the worker's own log names every step it executed
-        assert f"Executing steps {step} in celery worker" in run.worker_log or step in run.worker_log, step
+    # Every step of both runs was sent as a task of its own, and the worker's log shows each task succeeded.
+    assert sorted(k for keys in run.tasks.values() for k in keys) == sorted([*steps, *steps])
+    for task_id in run.tasks:
+        assert f"Task execute_plan[{task_id}] succeeded" in run.worker_log, task_id
 
 
 @pytest.mark.parametrize("layer", LAYERS)
