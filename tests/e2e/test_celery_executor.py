@@ -191,6 +191,17 @@ def _stop(process: subprocess.Popen[bytes]) -> set[int]:
     return family
 
 
+def _delete_queue(broker: str, queue: str) -> None:
+    """The test's queue (and, on RabbitMQ, its exchange) is left on no broker."""
+    from kombu import Connection
+
+    with Connection(broker) as connection:
+        channel = connection.default_channel
+        channel.queue_delete(queue)
+        if broker.startswith("amqp"):
+            channel.exchange_delete(queue)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     """The same two deliveries, run in-process and on a Celery worker, each into a fresh warehouse."""
@@ -230,6 +241,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
             before_task_publish.disconnect(sent)
             run.worker_pids = _stop(worker)
             run.worker_log = log.read_text(errors="replace")
+            _delete_queue(broker, queue)
     return result
 
 
