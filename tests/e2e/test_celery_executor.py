@@ -45,11 +45,13 @@ _ENV = ("DATAPLATFORM_HOME", "DAGSTER_HOME", "DATAPLATFORM_DATABASE_URL", "DATAP
 
 
 def _broker() -> str:
-    """The first broker that answers; skipped (failed under CI=true) when none does."""
+    """The first broker that answers (DATAPLATFORM_TEST_CELERY_BROKER alone when set); skipped (failed under
+    CI=true) when none does."""
     from orchestration.executor import broker_problem
 
     problems = []
-    for url in BROKERS:
+    chosen = os.environ.get("DATAPLATFORM_TEST_CELERY_BROKER")
+    for url in [chosen] if chosen else BROKERS:
         problem = broker_problem(url, timeout=3)
         if problem is None:
             return url
