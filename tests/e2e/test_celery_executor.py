@@ -74,6 +74,7 @@ class Run:
     worker_log: str = ""
     worker_name: str = ""
     worker_pids: set[int] = field(default_factory=set)
+    left_behind: set[int] = field(default_factory=set)  # the worker's processes alive after it was stopped
     broker: str = ""
     messages: list[str] = field(default_factory=list)  # every Celery message this process sent, serialized
     tasks: dict[str, list[str]] = field(default_factory=dict)  # Celery task id -> the step keys it carried
@@ -174,23 +175,31 @@ def _wait_for(log: Path, text: str, process: subprocess.Popen[bytes]) -> None:
         time.sleep(0.5)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> set[int]:
-    """SIGTERM to `dataplatform worker` (it stops its Celery group); whatever is left is killed. Returns the pids
-    of the worker's processes."""
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> tuple[set[int], set[int]]:
+    """SIGTERM to `dataplatform worker`, which stops its Celery group; whatever it left is killed. Returns the
+    pids of the worker's processes, and those still alive after it had ended."""
     family = {process.pid}
     with contextlib.suppress(psutil.Error):
         family |= {p.pid for p in psutil.Process(process.pid).children(recursive=True)}
     process.send_signal(signal.SIGTERM)
+    left: set[int] = set()
     try:
         process.wait(timeout=60)
+        left = {pid for pid in family if _alive(pid)}
     finally:
         for pid in family:  # only ours, by pid
-            with contextlib.suppress(psutil.Error, ProcessLookupError):
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         if process.poll() is None:
             process.wait(timeout=10)
-    return family
+    return family, left
 
 
 def _delete_queue(broker: str, queue: str) -> None:
@@ -241,7 +250,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
             _record_steps(run)
         finally:
             before_task_publish.disconnect(sent)
-            run.worker_pids = _stop(worker)
+            run.worker_pids, run.left_behind = _stop(worker)
             run.worker_log = log.read_text(errors="replace")
             _delete_queue(broker, queue)
     return result
@@ -288,3 +297,10 @@ def test_no_secret_reaches_a_celery_message_run_storage_or_the_worker_log(runs: 
     for text in (*run.messages, *run.run_configs, run.worker_log):
         assert run.broker not in text
         assert run.warehouse_password not in text
+
+
+def test_stopping_the_worker_stops_all_its_processes(runs: dict[str, Run]) -> None:
+    run = runs["celery"]
+    assert len(run.worker_pids) >= 3  # `dataplatform worker`, Celery's main process and its pool
+    assert run.left_behind == set()
+    assert "stopped (SIGTERM)" in run.worker_log
