@@ -203,14 +203,20 @@ def _stop(process: subprocess.Popen[bytes]) -> tuple[set[int], set[int]]:
 
 
 def _delete_queue(broker: str, queue: str) -> None:
-    """The test's queue (and, on RabbitMQ, its exchange) is left on no broker."""
-    from kombu import Connection
+    """The test's queue and exchange are left on no broker. RabbitMQ deletes them by name; kombu's Redis transport
+    only deletes the bindings its channel knows, so it is told them by declaring the queue as Celery did."""
+    from kombu import Connection, Exchange, Queue
 
     with Connection(broker) as connection:
         channel = connection.default_channel
-        channel.queue_delete(queue)
         if broker.startswith("amqp"):
+            channel.queue_delete(queue)
             channel.exchange_delete(queue)
+            return
+        declared = Queue(queue, Exchange(queue, "direct"), queue)(channel)
+        declared.declare()
+        declared.delete()
+        declared.exchange.delete()
 
 
 @pytest.fixture(scope="module")
