@@ -31,7 +31,7 @@ COPY . .
 RUN python -m pip install -c constraints.txt --no-deps -e . \
     && mkdir -p /var/lib/dataplatform /var/lib/dagster/compute_logs /var/lib/dagster/storage /opt/dagster/home \
     && cp docker/dagster.yaml /opt/dagster/home/dagster.yaml \
-    && cp docker/workspace.yaml docker/celery-worker.yaml /opt/dagster/ \
+    && cp docker/workspace.yaml /opt/dagster/ \
     && chown -R dataplatform:dataplatform dbt_project /var/lib/dataplatform /var/lib/dagster /opt/dagster/home \
     && chmod 0700 /var/lib/dataplatform /var/lib/dagster /opt/dagster/home
 

@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install run test lint dev validate status clean bench
+.PHONY: install run test lint dev worker validate status clean bench
 
 $(BIN)/dataplatform: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: install
 ## dev: the Dagster UI on the same warehouse
 dev: install
 	$(BIN)/dataplatform dev
+
+## worker: a Celery worker for the platform's steps (set DATAPLATFORM_EXECUTOR=celery and the broker's URL first)
+worker: install
+	$(BIN)/dataplatform worker
 
 ## bench: the benchmark: our pipeline against raw COPY and a plain dlt pipeline; e.g. `make bench SIZE=10000`
 SIZE ?= 10000,100000,1000000

@@ -150,6 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.batch is not None and not args.force:
         error("--batch names the batch to land again: use it with --force")
         return EXIT_INVALID
+    _check_executor()
     with _warehouse() as url:
         if args.batch is not None:
             from audit.batches import system_of_batch
@@ -183,6 +184,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from audit.batches import system_of_batch
     from orchestration.execute import replay
 
+    _check_executor()
     with _warehouse() as url:
         with connect(url) as conn:
             batch_system = system_of_batch(conn, args.from_batch)
@@ -245,6 +247,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     private_folder(secure_state_dir(state_dir()) / "sources")  # generated people and addresses: owner-only
     generate(folder, days=args.days, seed=args.seed)
     echo(f"test system TST01: {args.days} daily deliveries in {folder}")
+    _check_executor()
     with _warehouse() as url:
         outcome = None
         for _ in range(args.days):
@@ -395,6 +398,51 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_executor(*, worker: bool = False) -> None:
+    """With DATAPLATFORM_EXECUTOR=celery (or for a worker, always): the Celery settings and the broker, checked
+    before anything runs, so a typo or a broker that is down is one message, not a run that waits or a traceback."""
+    from orchestration.executor import CELERY, ExecutorSettingError, broker_problem, celery_config, executor_kind
+
+    try:
+        if executor_kind() != CELERY and not worker:
+            return
+        broker = celery_config()["broker"]["env"]
+    except ExecutorSettingError as err:
+        error(str(err))
+        raise SystemExit(EXIT_INVALID) from err
+    problem = broker_problem(os.environ[broker])
+    if problem:
+        error(f"{problem}: start it, or fix {broker}")
+        raise SystemExit(EXIT_WAREHOUSE)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """A Celery worker that runs the platform's steps (DATAPLATFORM_EXECUTOR=celery), on this machine, against the
+    same warehouse, metadata and Dagster storage as the runs that submit them; it runs until stopped."""
+    _catalog()
+    _check_executor(worker=True)
+    from orchestration.executor import celery_queue
+
+    with _warehouse() as url:
+        from orchestration.instance import prepare_dagster_home
+
+        home = prepare_dagster_home()
+        name = args.name or f"dataplatform-{os.getpid()}"
+        command = [str(Path(sys.executable).parent / "celery"), "-A", "orchestration.celery_worker", "worker",
+                   "--queues", celery_queue(), "--hostname", f"{name}@%h", "--loglevel", args.loglevel,
+                   "--prefetch-multiplier=1", *(["--concurrency", str(args.concurrency)] if args.concurrency else [])]
+        echo(f"Celery worker {name} on queue {celery_queue()!r}: warehouse {redact_url(url)}, Dagster storage"
+             f" {home} (Ctrl-C or SIGTERM stops it)")
+        code, stopped_by = run_process_group(command)
+        if stopped_by is not None:
+            echo(f"Celery worker {name} stopped ({signal.Signals(stopped_by).name})")
+            return EXIT_OK
+        if code != 0:
+            error(f"the Celery worker ended with exit status {code}; its output above says why")
+            return EXIT_FAILED
+        return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dataplatform", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -452,6 +500,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=8080)
     serve.set_defaults(func=cmd_serve)
+    worker = sub.add_parser("worker", help="run the platform's steps as a Celery worker (DATAPLATFORM_EXECUTOR=celery)")
+    worker.add_argument("--name", help="the worker's name (default dataplatform-<pid>; `@<host>` is added)")
+    worker.add_argument("--concurrency", type=int, help="steps it runs at once (default: the machine's cores)")
+    worker.add_argument("--loglevel", default="INFO", help="Celery's log level (default INFO)")
+    worker.set_defaults(func=cmd_worker)
     return p
 
 

@@ -21,6 +21,7 @@ from orchestration.assets.landing import landing_assets, landing_op_name
 from orchestration.assets.quality import quality_checks
 from orchestration.assets.transform import transform_assets
 from orchestration.dbt_project import dbt_project
+from orchestration.executor import platform_executor
 from orchestration.instance import JOB_TAG
 from orchestration.resources import SecretStoreResource, WarehouseResource
 from orchestration.triggers import triggers
@@ -32,7 +33,8 @@ RUN_ALL_JOB = "run_all"
 # dbt from this interpreter's environment, whether or not that environment is on PATH.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
-__all__ = ["RUN_ALL_JOB", "defs", "landing_op_name", "platform_catalog", "platform_definitions", "system_job_name"]
+__all__ = ["RUN_ALL_JOB", "defs", "landing_op_name", "platform_catalog", "platform_definitions", "platform_job",
+           "system_job_name"]
 
 
 def system_job_name(system_id: str) -> str:
@@ -66,6 +68,7 @@ def build_definitions(catalog: Catalog) -> dg.Definitions:
             "warehouse": WarehouseResource(),
             "secrets": SecretStoreResource(),
         },
+        executor=platform_executor(),  # DATAPLATFORM_EXECUTOR: Dagster's default, or Celery workers
     )
 
 
@@ -83,6 +86,11 @@ def platform_definitions() -> dg.Definitions:
     secure_state_dir(state_dir())
     export_configured_warehouse()  # a run in its own container or on a Celery worker: dbt needs DATAPLATFORM_PG_*
     return build_definitions(platform_catalog())
+
+
+def platform_job(job_name: str) -> dg.JobDefinition:
+    """A job by name: the code pointer a run on Celery workers is rebuilt from in every worker process."""
+    return platform_definitions().resolve_job_def(job_name)
 
 
 @dg.definitions

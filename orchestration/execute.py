@@ -1,7 +1,8 @@
-"""Run the platform's jobs in this process, on the Dagster instance the UI also reads.
+"""Run the platform's jobs from this process, on the Dagster instance the UI also reads.
 
-Used by the CLI and the tests: the job runs in-process (no per-step process start-up), and its
-runs appear in the Dagster UI because both use DAGSTER_HOME under the platform's state folder.
+Used by the CLI and the tests: the job runs in-process (no per-step process start-up) unless
+DATAPLATFORM_EXECUTOR=celery sends its steps to Celery workers; either way its runs appear in the
+Dagster UI because both use DAGSTER_HOME under the platform's state folder.
 
 A job holds a run lock per system (audit.locks): a second run of the same system started meanwhile
 does not wait behind it, it skips with a message naming the system.
@@ -26,6 +27,7 @@ from orchestration.definitions import (
     platform_definitions,
     system_job_name,
 )
+from orchestration.executor import IN_PROCESS, executor_kind
 from orchestration.instance import dagster_instance
 from orchestration.run_config import LandingConfig, ReplayRequest, TransformConfig
 from warehouse.connection import warehouse_url
@@ -43,6 +45,26 @@ class RunOutcome:
     busy: list[str] = field(default_factory=list)  # systems another run was working on: nothing done
 
 
+@dataclass(frozen=True)
+class _JobResult:
+    run_id: str
+    success: bool
+    events: list[dg.DagsterEvent]
+
+
+def _run_job(job_name: str, *, run_config: dict[str, Any], asset_selection: list[dg.AssetKey] | None) -> _JobResult:
+    """Run the job to its end. In-process by default; with DATAPLATFORM_EXECUTOR=celery this process only
+    orchestrates: each step is a Celery task that a worker runs, loading the job from its code pointer."""
+    if executor_kind() == IN_PROCESS:
+        result = platform_definitions().resolve_job_def(job_name).execute_in_process(
+            instance=dagster_instance(), asset_selection=asset_selection, raise_on_error=False, run_config=run_config)
+        return _JobResult(result.run_id, result.success, list(result.all_events))
+    job = dg.build_reconstructable_job("orchestration.definitions", "platform_job", reconstructable_args=(job_name,))
+    with dg.execute_job(job, instance=dagster_instance(), run_config=run_config, asset_selection=asset_selection,
+                        raise_on_error=False) as result:
+        return _JobResult(result.run_id, result.success, list(result.all_events))
+
+
 def _execute(job_name: str, *, system_ids: list[str], run_config: dict[str, Any], echo: Callable[[str], None],
              asset_selection: list[dg.AssetKey] | None = None, label: str = "",
              held_entities: set[str] | None = None) -> RunOutcome:
@@ -54,17 +76,13 @@ def _execute(job_name: str, *, system_ids: list[str], run_config: dict[str, Any]
         with run_locks(url, system_ids):
             echo(f"running job {job_name}{label}...")
             started = dt.datetime.now()
-            result = platform_definitions().resolve_job_def(job_name).execute_in_process(
-                instance=dagster_instance(),
-                asset_selection=asset_selection,
-                raise_on_error=False,
-                run_config={**run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            )
+            result = _run_job(job_name, asset_selection=asset_selection,
+                              run_config={**run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}})
     except SystemBusyError as busy:
         echo(f"skipped: another run of {busy} is in progress; run again when it has finished (`dataplatform status`)")
         return RunOutcome(False, None, [], [], busy=str(busy).split(", "))
-    failed = [e.step_key for e in result.all_events if e.is_step_failure and e.step_key]
-    for event in result.all_events:
+    failed = [e.step_key for e in result.events if e.is_step_failure and e.step_key]
+    for event in result.events:
         if event.is_step_success or event.is_step_failure:
             echo(f"  step {event.step_key}: {'ok' if event.is_step_success else 'FAILED'}")
     with connect(url, autocommit=True) as conn:

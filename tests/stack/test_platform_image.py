@@ -53,7 +53,7 @@ def test_the_image_runs_as_a_non_root_user_and_prepares_the_manifest_as_that_use
     assert "'.[stack]'" in runs  # dagster-postgres and dagster-docker: the stack's dagster.yaml needs them
     env = " ".join(args for name, args in instructions if name == "ENV")
     assert "DATAPLATFORM_HOME=/var/lib/dataplatform" in env and "DAGSTER_HOME=/opt/dagster/home" in env
-    for copied in ("docker/dagster.yaml", "docker/workspace.yaml", "docker/celery-worker.yaml"):
+    for copied in ("docker/dagster.yaml", "docker/workspace.yaml"):
         assert copied in runs and (REPO / copied).exists(), copied
 
 
