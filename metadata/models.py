@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import re
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator, model_validator
@@ -45,9 +47,146 @@ class JsonFilesConnection(_Strict):
     endpoints: dict[Name, str] = Field(min_length=1, description="endpoint name -> file name")
 
 
+def glob_problem(pattern: str) -> str | None:
+    """Why `pattern` is not a glob of files relative to a folder, or None when it is one.
+
+    The rules are those of Python's and fsspec's globs, minus what would leave the folder or match
+    nothing: '/' separates folders, '**' (any depth) is a whole segment, '[' opens a class that ']' closes.
+    A plain file name is a glob that matches that one file."""
+    if not pattern.strip():
+        return "is empty; write a pattern such as 'orders_*.csv'"
+    if pattern != pattern.strip():
+        return "starts or ends with a blank; remove it"
+    if "\\" in pattern:
+        return "holds a backslash; separate folders with '/'"
+    if "://" in pattern:
+        return "is a URL; the glob is relative to the system's 'path' (put the location there)"
+    if pattern.startswith("/") or re.match(r"^[A-Za-z]:", pattern):
+        return "is an absolute path; write it relative to the system's 'path'"
+    segments = pattern.split("/")
+    if any(s == "" for s in segments):
+        return "has an empty folder name ('//' or a trailing '/'); a glob names files"
+    if any(s in (".", "..") for s in segments):
+        return "holds '.' or '..' as a folder; the glob must stay inside the system's 'path'"
+    if segments[-1] == "**":
+        return "ends with '**', which matches folders too; end with a file pattern, e.g. '**/*.csv'"
+    for segment in segments:
+        if "**" in segment and segment != "**":
+            return f"segment {segment!r} holds '**' beside other characters; '**' must be a whole segment"
+        depth = 0
+        for char in segment:
+            if char == "[":
+                depth += 1
+            elif char == "]" and depth:
+                depth = 0
+        if depth:
+            return f"segment {segment!r} opens a '[' character class that no ']' closes"
+    return None
+
+
+class CsvOptions(_Strict):
+    """How a CSV file is written. The first row is the header: it names the fields of every record."""
+
+    delimiter: Annotated[str, StringConstraints(min_length=1, max_length=1)] = Field(
+        default=",", description="the one character between fields"
+    )
+    quote_char: Annotated[str, StringConstraints(min_length=1, max_length=1)] = Field(
+        default='"', description="the one character around a field holding the delimiter, a quote or a line break"
+    )
+    encoding: str = Field(
+        default="utf-8", description="the files' text encoding, a Python codec name (utf-8, latin-1, cp1252, ...); "
+        "a UTF-8 byte-order mark is dropped"
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            info = codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; give a Python codec name such as utf-8, latin-1 or "
+                             "cp1252") from None
+        if not isinstance(info.incrementaldecoder, type) or info.name in _NOT_TEXT_CODECS:
+            raise ValueError(f"{value!r} is not a text encoding; give one such as utf-8, latin-1 or cp1252")
+        try:
+            line_based = _ASCII_PUNCTUATION.encode("ascii").decode(value) == _ASCII_PUNCTUATION
+        except UnicodeDecodeError:
+            line_based = False
+        if not line_based:
+            raise ValueError(f"{value!r} does not write a line break as the byte 0x0a (UTF-16 / UTF-32 do not); "
+                             "files in it are not supported: convert them to UTF-8")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CsvOptions:
+        if self.delimiter == self.quote_char:
+            raise ValueError(f"'delimiter' and 'quote_char' are both {self.delimiter!r}; they must differ")
+        if self.delimiter in "\r\n" or self.quote_char in "\r\n":
+            raise ValueError("'delimiter' and 'quote_char' cannot be a line break")
+        return self
+
+
+_ASCII_PUNCTUATION = '\n\r\t ,;|"\'0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+# Codecs Python knows that turn bytes into bytes, not into text.
+_NOT_TEXT_CODECS = {"base64", "bz2", "hex", "quopri", "uu", "zlib", "rot-13"}
+
+
+class FileEndpoint(_Strict):
+    """One endpoint of a `files` system: the files its glob matches, all in one format."""
+
+    glob: str = Field(description="files of this endpoint, relative to the system's 'path' ('orders/*.csv.gz')")
+    format: Literal["csv", "jsonl", "json", "parquet"] = Field(
+        description="csv (header row), jsonl (one JSON object a line), json (one array of objects), parquet"
+    )
+    csv: CsvOptions | None = Field(default=None, description="CSV options (format 'csv' only)")
+    compression: Literal["infer", "none", "gzip"] = Field(
+        default="infer", description="gzip or none; 'infer': gzip for a name ending in '.gz'"
+    )
+    load: Literal["new_files", "full"] = Field(
+        default="new_files",
+        description="new_files: each run lands the files that arrived since the last batch (by modification time "
+        "and name); full: each run lands every matching file",
+    )
+
+    @field_validator("glob")
+    @classmethod
+    def _is_glob(cls, value: str) -> str:
+        why = glob_problem(value)
+        if why:
+            raise ValueError(f"not a glob of files: {why}")
+        return value
+
+    @model_validator(mode="after")
+    def _csv_only(self) -> FileEndpoint:
+        if self.csv is not None and self.format != "csv":
+            raise ValueError(f"'csv' options are given but the format is {self.format!r}; remove them")
+        return self
+
+    def csv_options(self) -> CsvOptions:
+        return self.csv or CsvOptions()
+
+
+class FilesConnection(_Strict):
+    """A folder other systems drop files into; per endpoint a glob and a format. The folder is a local path
+    today; the connector lists and opens it through fsspec, so other fsspec locations can follow."""
+
+    type: Literal["files"]
+    path: SecretRef | str = Field(description="folder of the files; a relative path is taken from DATAPLATFORM_HOME")
+    endpoints: dict[Name, FileEndpoint] = Field(min_length=1, description="endpoint name -> its files")
+
+    @field_validator("path")
+    @classmethod
+    def _local(cls, value: SecretRef | str) -> SecretRef | str:
+        if isinstance(value, str) and "://" in value:
+            raise ValueError("only a local folder is supported yet; give a path, not a URL")
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; give the folder's path")
+        return value
+
+
 # A system's connection, by the system's `type` (the discriminator); the connector of each type is
 # registered in ingestion/connectors. A new system type adds its model here and its connector there.
-Connection = Annotated[JsonFilesConnection, Field(discriminator="type")]
+Connection = Annotated[JsonFilesConnection | FilesConnection, Field(discriminator="type")]
 CONNECTION_MODELS: dict[str, type[BaseModel]] = {
     get_args(model.model_fields["type"].annotation)[0]: model for model in get_args(get_args(Connection)[0]) or
     (get_args(Connection)[0],)  # a union of one type is that type
@@ -67,7 +206,7 @@ class System(_Strict):
     type: str
     connection: dict[str, Any]
 
-    def endpoints(self) -> dict[str, str]:
+    def endpoints(self) -> dict[str, Any]:
         """Endpoint name -> what the connector reads for it."""
         return dict(self.connection.get("endpoints", {}))
 
