@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ingestion.connectors.base import Connector, PendingLoad
+from ingestion.connectors.base import Connector, CursorReached, PendingLoad
 from ingestion.connectors.json_files import JsonFilesConnector
 
 CONNECTORS: dict[str, Connector] = {"json_files": JsonFilesConnector()}
 
-__all__ = ["CONNECTORS", "Connector", "PendingLoad", "connector_for"]
+__all__ = ["CONNECTORS", "Connector", "CursorReached", "PendingLoad", "connector_for"]
 
 
 def connector_for(system_type: str) -> Connector:

@@ -12,12 +12,12 @@ import datetime as dt
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingestion.connectors.base import PendingLoad
+from ingestion.connectors.base import CursorReached, PendingLoad
 from metadata.models import Connection, JsonFilesConnection
 
 
@@ -325,6 +325,9 @@ class _ArrayReader:
             raise self._error("extra data after the array", *self._where())
 
 
+CURSOR_ENDPOINT = "deliveries"  # json_files keep one cursor per system: the last delivery landed (informational)
+
+
 class JsonFilesConnector:
     """The `json_files` connector: each run lands the oldest delivery not landed yet."""
 
@@ -335,24 +338,29 @@ class JsonFilesConnector:
         return path if path.is_absolute() else base_dir / path
 
     def next_load(
-        self, system_id: str, connection: Connection, *, landed: set[str], base_dir: Path
+        self, system_id: str, connection: Connection, *, landed: set[str], cursors: Mapping[str, str], base_dir: Path
     ) -> PendingLoad | None:
-        """The oldest delivery not landed yet (a late delivery, older than landed ones, included)."""
+        """The oldest delivery not landed yet (a late delivery, older than landed ones, included). The
+        deliveries landed say what is new, not the cursor (which names only the last one landed)."""
         for delivery in deliveries(self._root(connection, base_dir)):
             if delivery.name not in landed:
                 return PendingLoad(delivery.name, delivery.timestamp)
         return None
 
-    def find_load(self, system_id: str, connection: Connection, source_ref: str, *, base_dir: Path) -> PendingLoad:
+    def find_load(self, system_id: str, connection: Connection, source_ref: str, *,
+                  cursors: Mapping[str, str], base_dir: Path) -> PendingLoad:
         for delivery in deliveries(self._root(connection, base_dir)):
             if delivery.name == source_ref:
                 return PendingLoad(delivery.name, delivery.timestamp)
         raise SourceError(f"system {system_id}: delivery {source_ref!r} is no longer in the source folder")
 
-    def raw_records(self, connection: Connection, endpoint: str, source_ref: str, *, base_dir: Path) -> Iterator[str]:
+    def raw_records(self, connection: Connection, endpoint: str, load: PendingLoad, *, base_dir: Path,
+                    reached: CursorReached) -> Iterator[str]:
+        """The endpoint's file in the delivery; the system's one cursor (endpoint `deliveries`) names the
+        last delivery landed (informational: what is new is decided by the deliveries landed)."""
         assert isinstance(connection, JsonFilesConnection)
-        return read_raw_records(self._root(connection, base_dir) / source_ref / connection.endpoints[endpoint])
-
+        reached.advance(CURSOR_ENDPOINT, load.source_ref)
+        return read_raw_records(self._root(connection, base_dir) / load.source_ref / connection.endpoints[endpoint])
 
 if __name__ == "__main__":
     for delivery in deliveries(Path(sys.argv[1])):
