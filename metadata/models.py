@@ -173,6 +173,10 @@ class FilesConnection(_Strict):
     type: Literal["files"]
     path: SecretRef | str = Field(description="folder of the files; a relative path is taken from DATAPLATFORM_HOME")
     endpoints: dict[Name, FileEndpoint] = Field(min_length=1, description="endpoint name -> its files")
+    settle_seconds: Annotated[float, Field(ge=0, le=86_400)] = Field(
+        default=2.0, description="a file is landed once its modification time is this many seconds before the "
+        "run: a file still being written waits for the next run"
+    )
 
     @field_validator("path")
     @classmethod

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ingestion.connectors.base import Connector, CursorReached, PendingLoad
+from ingestion.connectors.files import FilesConnector
 from ingestion.connectors.json_files import JsonFilesConnector
 
-CONNECTORS: dict[str, Connector] = {"json_files": JsonFilesConnector()}
+CONNECTORS: dict[str, Connector] = {"json_files": JsonFilesConnector(), "files": FilesConnector()}
 
 __all__ = ["CONNECTORS", "Connector", "CursorReached", "PendingLoad", "connector_for"]
 

@@ -99,7 +99,7 @@ def csv_records(file: IO[bytes], options: CsvOptions, label: str) -> Iterator[st
         if len(row) != len(header):
             raise SourceError(f"{label}, line {start}: {len(row)} fields, but the header has {len(header)}; "
                               "fix the row (a field holding the delimiter must be quoted)")
-        yield dumps(dict(zip(header, row)))
+        yield dumps(dict(zip(header, row, strict=True)))
 
 
 def jsonl_records(file: IO[bytes], label: str) -> Iterator[str]:
@@ -179,9 +179,9 @@ def parquet_records(file: IO[bytes], label: str, *, batch_rows: int = PARQUET_BA
         for batch in batches:
             names = batch.schema.names
             columns = [_column_values(batch.column(i)) for i in range(batch.num_columns)]
-            for values in zip(*columns):
+            for values in zip(*columns, strict=True):
                 row += 1
-                text = dumps(dict(zip(names, values)))
+                text = dumps(dict(zip(names, values, strict=True)))
                 if "\\u0000" in text:
                     raise SourceError(f"{label}, row {row}: holds a NUL character, which PostgreSQL's jsonb "
                                       "cannot store; remove it from the file")
