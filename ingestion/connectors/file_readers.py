@@ -109,10 +109,11 @@ def jsonl_records(file: IO[bytes], label: str) -> Iterator[str]:
         raw = text.strip()
         if not raw:
             continue
+        lead = len(text) - len(text.lstrip())  # columns count from the line's start
         try:
             record = decoder.decode(raw)
         except json.JSONDecodeError as err:
-            raise SourceError(f"{label}, line {number}: not valid JSON at column {err.colno}: {err.msg}; "
+            raise SourceError(f"{label}, line {number}: not valid JSON at column {lead + err.colno}: {err.msg}; "
                               "fix the line") from None
         except _NonFiniteNumber as err:
             raise SourceError(f"{label}, line {number}: {err} is not a JSON number and PostgreSQL's jsonb "
@@ -124,7 +125,7 @@ def jsonl_records(file: IO[bytes], label: str) -> Iterator[str]:
         if len(raw) >= _SHALLOW_LENGTH and _too_deep(record, raw):
             raise SourceError(f"{label}, line {number}: nested deeper than the limit for a record; flatten it")
         if "\\u" in raw and _SUSPECT.search(raw) and (bad := _bad_escape(raw)):
-            raise SourceError(f"{label}, line {number}, column {bad[0] + 1}: {bad[1]}; remove it or replace it "
+            raise SourceError(f"{label}, line {number}, column {lead + bad[0] + 1}: {bad[1]}; remove it or replace it "
                               "in the source")
         yield raw
 
