@@ -313,3 +313,26 @@ def test_a_full_endpoint_reads_every_matching_file_every_run(tmp_path: Path) -> 
 def test_a_missing_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"source folder .*drops does not exist"):
         read(connection({"e": {"glob": "*.csv", "format": "csv"}}), "e", tmp_path)
+
+
+# --- the example the README walks through ------------------------------------------------------------------
+
+def test_the_example_files_system_validates_and_reads_its_drops(folder: Path, store: EnvSecretStore) -> None:
+    example = Path(__file__).resolve().parents[2] / "metadata" / "examples" / "files"
+    for name, key in (("systems.json", "systems"), ("entities.json", "entities")):
+        data = json.loads((folder / name).read_text())
+        data[key] += json.loads((example / name).read_text())[key]
+        (folder / name).write_text(json.dumps(data))
+    catalog = load_catalog(folder, secrets=store)
+    system = catalog.systems["SHP01"]
+    conn = parse_connection(system.type, system.connection)
+    assert isinstance(conn, FilesConnection)
+    # The default DATAPLATFORM_HOME is the repository's .dataplatform; any folder beside it resolves the same way.
+    home = example.parents[2] / "metadata"
+    customers, _ = read(conn, "customers", home)
+    orders, reached = read(conn, "orders", home)
+    assert [json.loads(r) for r in customers] == [{"customer_id": "007", "name": "Müller; Jürgen", "city": "Köln"},
+                                                  {"customer_id": "008", "name": "Ana", "city": ""}]
+    assert orders == ['{"order_id": 1, "customer_id": "007", "amount": 12.50}',
+                      '{"order_id": 2, "customer_id": "008", "amount": 3}']
+    assert reached["orders"].endswith("Z orders/2026-01-01.jsonl.gz")
