@@ -10,6 +10,7 @@ a database of its own on the session's server.
 
 from __future__ import annotations
 
+import decimal
 import gzip
 import json
 import os
@@ -183,7 +184,7 @@ def test_file_drops_land_batch_by_batch_by_cursor(warehouse: str, tmp_path: Path
     assert cursors(url)["orders"] == (cursor_value(o1_again, "orders/2026-01-01.jsonl.gz"), b3)
     orders = rows(url, "select order_id, amount, _closed_by_batch_id is null as current from silver.fil01_shop_order"
                        " order by order_id, valid_from")
-    assert [(r["order_id"], str(r["amount"]), r["current"]) for r in orders] == [
-        (1, "12.5", False), (1, "13", True), (2, "3", True)]
+    assert [(r["order_id"], r["amount"], r["current"]) for r in orders] == [
+        (1, decimal.Decimal("12.50"), False), (1, decimal.Decimal("13.00"), True), (2, decimal.Decimal("3"), True)]
     bronze = rows(url, "select _batch_id, order_id, amount from bronze.fil01_shop_order order by _batch_id, order_id")
     assert [(r["_batch_id"], r["order_id"]) for r in bronze] == [(b1, 1), (b1, 2), (b3, 1)]
