@@ -61,6 +61,7 @@ class FixtureApi:
 
     records: list[dict[str, Any]] = field(default_factory=lambda: [record(n) for n in range(1, 6)])
     fail_on_page: int | None = None
+    delta_needs_key: bool = False  # /delta/items answers only with API_KEY in the query parameter API_KEY_PARAM
     flaky_failures: int = 2
     requests: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)
     url: str = ""
@@ -157,6 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(200, records)
 
     def _delta(self, query: dict[str, str], records: list[dict[str, Any]]) -> None:
+        if self.api.delta_needs_key and query.get(API_KEY_PARAM) != API_KEY:
+            return self._send(401, {"error": "unauthorized"})
         since = query.get("updated_since", "")
         selected = sorted((r for r in records if r["updated_at"] >= since), key=lambda r: (r["updated_at"], r["id"]))
         page = int(query.get("page", "1"))
