@@ -172,11 +172,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve() -> Iterator[FixtureApi]:
-    """The fixture API on a free loopback port, for the duration of the block."""
+def serve(*, port: int = 0) -> Iterator[FixtureApi]:
+    """The fixture API on a loopback port (a free one by default), for the duration of the block."""
     api = FixtureApi()
     handler = type("Handler", (_Handler,), {"api": api})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     api.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -185,3 +185,11 @@ def serve() -> Iterator[FixtureApi]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+if __name__ == "__main__":  # the API metadata/examples/rest_api reads: `python tests/rest_fixture_server.py`
+    with serve(port=8765) as running:
+        running.delta_needs_key = True
+        print(f"fixture API on {running.url}; its API key is {API_KEY!r} (query parameter {API_KEY_PARAM!r});"
+              " Ctrl-C stops it", flush=True)
+        threading.Event().wait()

@@ -36,6 +36,19 @@ UTC = dt.UTC
 SECRET_ENV = {"DATAPLATFORM_SECRET_RST01_API_KEY": API_KEY}
 
 
+class _Secrets:
+    """The secrets the test's CLI runs get (SECRET_ENV), as a secret store."""
+
+    def has(self, key: str) -> bool:
+        return key == "rst01/api_key"
+
+    def get(self, key: str) -> str:
+        return API_KEY
+
+    def describe(self, key: str) -> str:
+        return key
+
+
 def metadata_folder(tmp_path: Path, url: str) -> Path:
     """The bundled declarations plus RST01's, pointed at the fixture API."""
     folder = tmp_path / "declarations"
@@ -101,7 +114,7 @@ def test_a_rest_system_lands_by_cursor_survives_a_failed_pagination_and_keeps_hi
         url = database(warehouse, "rest_pipeline")
         home, metadata = tmp_path / "home", metadata_folder(tmp_path, api.url)
         (home / "dagster").mkdir(parents=True)
-        load_catalog(metadata)  # the test's declarations are valid
+        load_catalog(metadata, secrets=_Secrets())  # the test's declarations are valid
 
         def run(*args: str) -> tuple[int, str]:
             code, output = cli(url, home, metadata, "run", "--system", "RST01", *args)

@@ -130,3 +130,10 @@ def test_resolved_credentials_are_accepted_only_at_run_time() -> None:
     assert parse_connection("rest_api", resolved, resolved=True).auth.token == "the-value"  # type: ignore[union-attr]
     with pytest.raises(ValidationError):
         parse_connection("rest_api", resolved)
+
+
+def test_the_bundled_rest_example_is_valid(store: EnvSecretStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAPLATFORM_SECRET_API01_API_KEY", "value")
+    catalog = load_catalog(Path(__file__).resolve().parents[2] / "metadata" / "examples" / "rest_api", secrets=store)
+    assert list(catalog.systems) == ["API01"]
+    assert [c.name for c in catalog.columns["api_item"]] == ["id", "name", "updated_at", "address_city"]
