@@ -2,7 +2,8 @@
 fixture API of tests/rest_fixture_server.py): landed payloads by value, the cursor after each batch
 (audit.cursor and audit.batch_cursor), a run that fails mid-pagination keeps nothing and leaves the cursor, the
 next run reads the same range again and lands each record once, a record changed on day 2 makes exactly one new
-silver version (the boundary record read again makes none), `dataplatform check`, and no secret anywhere: not in
+silver version (the boundary record read again makes none), a forced re-land reads again from where its batch
+started, `dataplatform check`, and no secret anywhere: not in
 the state folder (dlt's and Dagster's), the audit tables or the CLI's output.
 
 The test system RST01 (tests/e2e/rest_metadata, model in rest_models.py) runs in a database of its own on the
@@ -178,6 +179,20 @@ def test_a_rest_system_lands_by_cursor_survives_a_failed_pagination_and_keeps_hi
             (7, "item 7", day2, None),
             (8, "item 8", day2, None),
         ]
+
+        # A forced re-land of day 2 reads again from where day 2 started (audit.batch_cursor), whatever the cursor
+        # says now; its rows replace the old ones and silver does not change.
+        before = len(api.requests)
+        code, output = run("--force", "--batch", str(day2))
+        assert code == 0, output
+        sent = next(q for p, q, _ in api.requests[before:] if p == "/delta/items")
+        assert sent == {API_KEY_PARAM: API_KEY, "updated_since": "2026-01-01T00:00:05Z"}
+        assert [p["id"] for p in landed(url, day2)] == [5, 2, 6, 7, 8]
+        assert rows(url, "select count(*) as n from landing.rst01_items") == [{"n": 10}]
+        assert batch_cursors(url) == [(day1, "items", None, "2026-01-01T00:00:05Z"),
+                                      (day2, "items", "2026-01-01T00:00:05Z", "2026-01-02T00:00:08Z")]
+        assert cursors(url) == [("items", "2026-01-02T00:00:08Z", day2)]
+        assert rows(url, "select count(*) as n from silver.rst01_item") == [{"n": 9}]
 
         # `dataplatform check`: per endpoint, whether it answers; wrong credentials fail it (exit 1).
         code, output = cli(url, home, metadata, "check", "RST01")
