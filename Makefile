@@ -34,6 +34,7 @@ dev: install
 SIZE ?= 10000,100000,1000000
 bench: install
 	$(BIN)/python -m bench.run --sizes $(SIZE)
+	$(BIN)/python -m bench.rest
 
 validate: install
 	$(BIN)/dataplatform validate

@@ -92,6 +92,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Per endpoint of a system: whether its source answers and accepts the credentials, landing nothing."""
+    catalog = _catalog()
+    from ingestion.connectors import connector_for
+    from metadata.models import parse_connection
+    from secret_store.base import MissingSecretError, resolve_secrets
+    from secret_store.env import EnvSecretStore
+
+    system = catalog.systems.get(args.system)
+    if system is None:
+        error(f"unknown system {args.system!r}; declared: {', '.join(catalog.systems)}")
+        return EXIT_INVALID
+    check = getattr(connector_for(system.type), "check", None)
+    if check is None:
+        error(f"system {system.id}: its type {system.type!r} has no connectivity check")
+        return EXIT_FAILED
+    try:
+        connection = parse_connection(system.type, resolve_secrets(system.connection, EnvSecretStore()),
+                                      resolved=True)
+    except MissingSecretError as err:
+        error(f"system {system.id}: {err}")
+        return EXIT_FAILED
+    results = check(connection, base_dir=state_dir())
+    for result in results:
+        echo(f"{system.id}.{result.endpoint}: {'ok' if result.ok else 'FAILED'}: {result.message}")
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from codegen.dbt_files import generate
 
@@ -351,6 +379,10 @@ def parser() -> argparse.ArgumentParser:
     skip.set_defaults(func=cmd_skip)
     sub.add_parser("validate", help="check all metadata and list every problem").set_defaults(func=cmd_validate)
     sub.add_parser("generate", help="write the dbt files generated from metadata").set_defaults(func=cmd_generate)
+    check = sub.add_parser("check", help="per endpoint of a system: does the source answer and accept the"
+                                         " credentials (lands nothing, prints no secret)")
+    check.add_argument("system", help="system id, as in systems.json")
+    check.set_defaults(func=cmd_check)
     status = sub.add_parser("status", help="recent runs from the audit tables")
     status.add_argument("--limit", type=int, default=10)
     status.set_defaults(func=cmd_status)

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from metadata.naming import path_segment_problem
 
@@ -188,9 +197,191 @@ class FilesConnection(_Strict):
         return value
 
 
+def _only_a_secret_reference(value: SecretRef | str, info: ValidationInfo) -> SecretRef | str:
+    """A credential is written as a secret reference; its value (a plain string) is accepted only once the
+    secrets have been resolved at run time (`parse_connection(..., resolved=True)`)."""
+    if isinstance(value, str) and not (info.context or {}).get("resolved"):
+        raise ValueError('a credential must be a secret reference {"type": "secret", "key": "..."}, never the value '
+                         "itself; put the value in the secret store (e.g. the environment or .env)")
+    return value
+
+
+Credential = SecretRef | str  # a secret reference in metadata; its value once resolved
+
+
+class _Auth(_Strict):
+    @field_validator("*", mode="after")
+    @classmethod
+    def _credentials(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name in cls.CREDENTIALS:
+            return _only_a_secret_reference(value, info)
+        return value
+
+    CREDENTIALS: ClassVar[tuple[str, ...]] = ()
+
+
+class BearerAuth(_Auth):
+    """`Authorization: Bearer <token>`."""
+
+    CREDENTIALS: ClassVar[tuple[str, ...]] = ("token",)
+    type: Literal["bearer"]
+    token: Credential
+
+
+class ApiKeyAuth(_Auth):
+    """An API key in a request header or a query parameter called `name`."""
+
+    CREDENTIALS: ClassVar[tuple[str, ...]] = ("api_key",)
+    type: Literal["api_key"]
+    name: Annotated[str, StringConstraints(min_length=1)] = Field(description="header or query parameter name")
+    location: Literal["header", "query"] = "header"
+    api_key: Credential
+
+
+class BasicAuth(_Auth):
+    """HTTP basic authentication."""
+
+    CREDENTIALS: ClassVar[tuple[str, ...]] = ("username", "password")
+    type: Literal["http_basic"]
+    username: Credential
+    password: Credential
+
+
+class OAuth2ClientCredentialsAuth(_Auth):
+    """OAuth2 client credentials: a token from `token_url` for the client id and secret, sent as a bearer token."""
+
+    CREDENTIALS: ClassVar[tuple[str, ...]] = ("client_id", "client_secret")
+    type: Literal["oauth2_client_credentials"]
+    token_url: Annotated[str, StringConstraints(pattern=r"^https?://")] = Field(description="absolute http(s) URL")
+    client_id: Credential
+    client_secret: Credential
+    scopes: list[str] = Field(default_factory=list, description="sent as the space-separated 'scope' form field")
+
+
+RestAuth = Annotated[BearerAuth | ApiKeyAuth | BasicAuth | OAuth2ClientCredentialsAuth, Field(discriminator="type")]
+
+
+class SinglePage(_Strict):
+    """The response is the only page."""
+
+    type: Literal["single_page"]
+
+
+class JsonLinkPaging(_Strict):
+    """The URL of the next page is in the response body at `next_url_path` (a JSON path); none or null: the end."""
+
+    type: Literal["json_link"]
+    next_url_path: Annotated[str, StringConstraints(min_length=1)] = "next"
+
+
+class HeaderLinkPaging(_Strict):
+    """The URL of the next page is in the HTTP `Link` header (rel="next")."""
+
+    type: Literal["header_link"]
+
+
+class OffsetPaging(_Strict):
+    """`offset` / `limit` query parameters; the end: a page with no records, or `total_path`'s total reached."""
+
+    type: Literal["offset"]
+    limit: Annotated[int, Field(gt=0)]
+    offset_param: Annotated[str, StringConstraints(min_length=1)] = "offset"
+    limit_param: Annotated[str, StringConstraints(min_length=1)] = "limit"
+    total_path: str | None = None
+
+
+class PageNumberPaging(_Strict):
+    """A page number query parameter; the end: a page with no records, or `total_path`'s number of pages reached."""
+
+    type: Literal["page_number"]
+    page_param: Annotated[str, StringConstraints(min_length=1)] = "page"
+    base_page: Annotated[int, Field(ge=0)] = 1
+    total_path: str | None = None
+
+
+class CursorPaging(_Strict):
+    """A token for the next page in the response body at `cursor_path`, sent back as the query parameter
+    `cursor_param`; none or null: the end."""
+
+    type: Literal["cursor"]
+    cursor_path: Annotated[str, StringConstraints(min_length=1)]
+    cursor_param: Annotated[str, StringConstraints(min_length=1)]
+
+
+Paginator = Annotated[SinglePage | JsonLinkPaging | HeaderLinkPaging | OffsetPaging | PageNumberPaging | CursorPaging,
+                      Field(discriminator="type")]
+ParamValue = str | int | float | bool
+
+
+class RestEndpoint(_Strict):
+    """One endpoint of a REST API: what is requested, where its records are, how it pages, and (delta) where
+    it stands: `audit.cursor` holds the largest `cursor_field` value landed, sent as `cursor_param`."""
+
+    path: Annotated[str, StringConstraints(min_length=1)] = Field(description="path under base_url")
+    params: dict[str, ParamValue] = Field(default_factory=dict, description="query parameters sent every request")
+    records_path: str | None = Field(
+        default=None, description="JSON path of the records in the response body; none: the body is the list")
+    paginator: Paginator = Field(default_factory=lambda: SinglePage(type="single_page"))
+    cursor_param: str | None = Field(default=None, description="query parameter that receives the cursor (delta)")
+    cursor_field: str | None = Field(default=None, validate_default=True,
+                                     description="dot path of the record field whose largest value is the cursor")
+    initial_cursor: str | None = Field(default=None, validate_default=True,
+                                       description="sent as cursor_param while the endpoint has no cursor yet")
+    max_pages: Annotated[int, Field(gt=0)] = Field(
+        default=10_000, description="more pages than this in one run is an error (a pagination that never ends)")
+
+    @field_validator("cursor_field")
+    @classmethod
+    def _field_with_param(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("cursor_param") and not value:
+            raise ValueError(f"cursor_param {info.data['cursor_param']!r} is given without the record field that "
+                             "advances it; add 'cursor_field' (e.g. \"updated_at\") or remove 'cursor_param'")
+        if value and "cursor_param" in info.data and not info.data["cursor_param"]:
+            raise ValueError("cursor_field is given without 'cursor_param', the query parameter that receives the "
+                             "cursor; add it or remove 'cursor_field'")
+        return value
+
+    @field_validator("initial_cursor")
+    @classmethod
+    def _initial_with_field(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not info.data.get("cursor_param"):
+            raise ValueError("initial_cursor is given without 'cursor_param' and 'cursor_field'; add them or remove it")
+        return value
+
+    @field_validator("records_path", "cursor_field")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("an empty path; leave the field out instead")
+        return value
+
+
+class RetryLimits(_Strict):
+    """How transient errors (HTTP 429 and 5xx, timeouts, connection resets) are retried: exponential backoff
+    (`backoff_factor` * 2^attempt seconds, at most `max_delay`) plus up to `jitter` random seconds, or what the
+    server's `Retry-After` says (plus the jitter), until `max_attempts` attempts were made."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    backoff_factor: Annotated[float, Field(ge=0)] = 1.0
+    max_delay: Annotated[float, Field(ge=0)] = 60.0
+    jitter: Annotated[float, Field(ge=0)] = 1.0
+    timeout: Annotated[float, Field(gt=0)] = Field(default=60.0, description="seconds per request")
+
+
+class RestApiConnection(_Strict):
+    """A REST API (JSON over HTTP), read through dlt's REST client, paginators and auth classes."""
+
+    type: Literal["rest_api"]
+    base_url: Annotated[str, StringConstraints(pattern=r"^https?://")] = Field(description="absolute http(s) URL")
+    auth: RestAuth | None = None
+    headers: dict[str, str] = Field(default_factory=dict, description="sent with every request (no credentials)")
+    retry: RetryLimits = Field(default_factory=RetryLimits)
+    endpoints: dict[Name, RestEndpoint] = Field(min_length=1, description="endpoint name -> its request")
+
+
 # A system's connection, by the system's `type` (the discriminator); the connector of each type is
 # registered in ingestion/connectors. A new system type adds its model here and its connector there.
-Connection = Annotated[JsonFilesConnection | FilesConnection, Field(discriminator="type")]
+Connection = Annotated[JsonFilesConnection | FilesConnection | RestApiConnection, Field(discriminator="type")]
 CONNECTION_MODELS: dict[str, type[BaseModel]] = {
     get_args(model.model_fields["type"].annotation)[0]: model for model in get_args(get_args(Connection)[0]) or
     (get_args(Connection)[0],)  # a union of one type is that type
@@ -198,9 +389,10 @@ CONNECTION_MODELS: dict[str, type[BaseModel]] = {
 _CONNECTION = TypeAdapter(Connection)
 
 
-def parse_connection(system_type: str, connection: dict[str, Any]) -> Connection:
-    """The typed connection of a system (raises pydantic's ValidationError, located under the type tag)."""
-    return _CONNECTION.validate_python({**connection, "type": system_type})
+def parse_connection(system_type: str, connection: dict[str, Any], *, resolved: bool = False) -> Connection:
+    """The typed connection of a system (raises pydantic's ValidationError, located under the type tag).
+    `resolved`: its secret references were replaced by their values (at run time), so credentials are strings."""
+    return _CONNECTION.validate_python({**connection, "type": system_type}, context={"resolved": resolved})
 
 
 class System(_Strict):

@@ -46,6 +46,16 @@ class CursorReached:
         self.values[endpoint] = value
 
 
+@dataclass(frozen=True)
+class EndpointCheck:
+    """What `dataplatform check` found for one endpoint: whether the source answers and accepts the
+    credentials (`ok`), in words that hold no secret."""
+
+    endpoint: str
+    ok: bool
+    message: str
+
+
 class Connector(Protocol):
     """One per system type. `connection` is the system's typed connection, secrets already resolved;
     `base_dir` is the platform's state folder (relative paths in metadata are taken from it)."""
@@ -67,4 +77,13 @@ class Connector(Protocol):
                     reached: CursorReached) -> Iterator[str]:
         """The endpoint's records in `load`, each as its JSON text, as the source gave it; where reading got
         to goes to `reached`."""
+        ...
+
+
+class CheckingConnector(Connector, Protocol):
+    """A connector that can also tell, without landing anything, whether its source answers (optional:
+    `dataplatform check` uses it where a connector has it)."""
+
+    def check(self, connection: Connection, *, base_dir: Path) -> list[EndpointCheck]:
+        """Per endpoint: whether the source answers and the credentials work; never a secret in a message."""
         ...

@@ -29,14 +29,14 @@ import tempfile
 import time
 import zlib
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from dlt.common.storages.fsspec_filesystem import FileItem, fsspec_filesystem, glob_files
 
-from ingestion.connectors.base import CursorReached, PendingLoad
+from ingestion.connectors.base import CursorReached, EndpointCheck, PendingLoad
 from ingestion.connectors.file_readers import (
     SourceError,
     csv_records,
@@ -204,6 +204,32 @@ class FilesConnector:
         for file in files:
             yield from _records(file, spec, f"endpoint {endpoint}, file {file.path}")
             reached.advance(endpoint, file.cursor)
+
+    def check(self, connection: Connection, *, base_dir: Path) -> list[EndpointCheck]:
+        """Per endpoint, without landing anything: the folder is there and readable, how many files the
+        glob matches, and whether the newest of them opens and gives its first record in the declared
+        format, compression and encoding (the rest of the file is not read)."""
+        assert isinstance(connection, FilesConnection)
+        root = _root(connection, base_dir)
+        results = []
+        for endpoint, spec in connection.endpoints.items():
+            try:
+                if root.is_dir() and not os.access(root, os.R_OK | os.X_OK):
+                    raise SourceError(f"source folder {root} is not readable by this user; fix its permissions")
+                files = list_files(root, spec.glob)
+                if not files:
+                    results.append(EndpointCheck(endpoint, True, f"folder {root} readable; no file matches "
+                                                                 f"{spec.glob!r} yet"))
+                    continue
+                newest = max(files)
+                with closing(_records(newest, spec, f"endpoint {endpoint}, file {newest.path}")) as records:
+                    first = next(records, None)
+                what = "its first record read" if first is not None else "it holds no record"
+                results.append(EndpointCheck(endpoint, True, f"folder {root} readable; {len(files)} file(s) match "
+                                                             f"{spec.glob!r}; newest {newest.name}: {what}"))
+            except (SourceError, OSError) as err:
+                results.append(EndpointCheck(endpoint, False, str(err)))
+        return results
 
 
 def _label(timestamp: dt.datetime) -> str:

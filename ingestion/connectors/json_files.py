@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingestion.connectors.base import CursorReached, PendingLoad
+from ingestion.connectors.base import CursorReached, EndpointCheck, PendingLoad
 from metadata.models import Connection, JsonFilesConnection
 
 
@@ -361,6 +362,23 @@ class JsonFilesConnector:
         assert isinstance(connection, JsonFilesConnection)
         reached.advance(CURSOR_ENDPOINT, load.source_ref)
         return read_raw_records(self._root(connection, base_dir) / load.source_ref / connection.endpoints[endpoint])
+    def check(self, connection: Connection, *, base_dir: Path) -> list[EndpointCheck]:
+        """Per endpoint: the source folder is there and readable, and how many deliveries hold its file."""
+        assert isinstance(connection, JsonFilesConnection)
+        root = self._root(connection, base_dir)
+        try:
+            found = deliveries(root)
+            if not os.access(root, os.R_OK | os.X_OK):
+                raise SourceError(f"source folder {root} is not readable by this user; fix its permissions")
+        except (SourceError, OSError) as err:
+            return [EndpointCheck(endpoint, False, str(err)) for endpoint in connection.endpoints]
+        results = []
+        for endpoint, file in connection.endpoints.items():
+            having = sum(1 for d in found if (d.folder / file).is_file())
+            results.append(EndpointCheck(endpoint, True, f"folder {root} readable; {len(found)} deliveries, "
+                                                         f"{having} of them with {file}"))
+        return results
+
 
 if __name__ == "__main__":
     for delivery in deliveries(Path(sys.argv[1])):

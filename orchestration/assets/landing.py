@@ -61,7 +61,7 @@ def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, catalog: C
           warehouse: WarehouseResource, secrets: SecretStoreResource,
           config: LandingConfig) -> Iterator[dg.MaterializeResult]:
     run_id, base_dir, log = context.run.run_id, state_dir(), MaskedLog(context)
-    connection = parse_connection(system.type, resolve_secrets(system.connection, secrets.store()))
+    connection = parse_connection(system.type, resolve_secrets(system.connection, secrets.store()), resolved=True)
     connector = connector_for(system.type)
     with warehouse.connect() as conn, _landing_lock(conn, system):
         relandings = batches.dead_relandings(conn, system.id, dagster_run_id=run_id)

@@ -16,11 +16,12 @@ from metadata.models import CONNECTION_MODELS, JsonFilesConnection, parse_connec
 
 
 def test_every_connection_type_has_a_connector_and_no_connector_lacks_a_type() -> None:
-    assert set(CONNECTORS) == set(CONNECTION_MODELS) == {"json_files", "files"}
+    assert set(CONNECTORS) == set(CONNECTION_MODELS) == {"json_files", "files", "rest_api"}
 
 
 def test_an_unknown_type_is_named_with_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="no connector for system type 'ftp'; known types: files, json_files"):
+    known = "files, json_files, rest_api"
+    with pytest.raises(ValueError, match=f"no connector for system type 'ftp'; known types: {known}"):
         connector_for("ftp")
 
 
@@ -67,3 +68,20 @@ def test_cursor_reached_keeps_the_value_given_last_per_endpoint() -> None:
     reached.advance("b", "x")
     reached.advance("a", "1")
     assert reached.values == {"a": "1", "b": "x"}
+
+
+def test_json_files_check_tells_whether_the_folder_is_there_and_what_it_holds(tmp_path: Path) -> None:
+    _deliver(tmp_path / "src", "2026-01-01", [{"id": 1}])
+    (tmp_path / "src" / "2026-01-02").mkdir()
+    connector = connector_for("json_files")
+    connection = parse_connection("json_files", {"path": "src", "endpoints": {"owners": "owners.json",
+                                                                              "cars": "cars.json"}})
+    checks = connector.check(connection, base_dir=tmp_path)  # type: ignore[attr-defined]
+    assert [(c.endpoint, c.ok, c.message) for c in checks] == [
+        ("owners", True, f"folder {tmp_path / 'src'} readable; 2 deliveries, 1 of them with owners.json"),
+        ("cars", True, f"folder {tmp_path / 'src'} readable; 2 deliveries, 0 of them with cars.json"),
+    ]
+    missing = connector.check(connection, base_dir=tmp_path / "nowhere")  # type: ignore[attr-defined]
+    assert [(c.endpoint, c.ok) for c in missing] == [("owners", False), ("cars", False)]
+    assert missing[0].message == (f"source folder {tmp_path / 'nowhere' / 'src'} does not exist; create it or fix "
+                                  "'connection.path' in systems.json")

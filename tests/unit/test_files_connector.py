@@ -310,6 +310,23 @@ def test_a_full_endpoint_reads_every_matching_file_every_run(tmp_path: Path) -> 
                                             base_dir=tmp_path) is not None
 
 
+def test_check_reads_the_newest_file_s_first_record_and_lands_nothing(tmp_path: Path) -> None:
+    conn = connection({"good": {"glob": "*.csv", "format": "csv"}, "none": {"glob": "*.parquet", "format": "parquet"},
+                       "bad": {"glob": "*.jsonl", "format": "jsonl"}})
+    drop(tmp_path, "a.csv", b"v\nbroken,row\n", at=1)
+    drop(tmp_path, "b.csv", b"v\nfine\n", at=2)
+    drop(tmp_path, "c.jsonl", b"not json\n", at=3)
+    checks = {c.endpoint: (c.ok, c.message) for c in connector_for("files").check(  # type: ignore[attr-defined]
+        conn, base_dir=tmp_path)}
+    folder = tmp_path / "drops"
+    assert checks["good"] == (True, f"folder {folder} readable; 2 file(s) match '*.csv'; newest b.csv: its first "
+                                    "record read")
+    assert checks["none"] == (True, f"folder {folder} readable; no file matches '*.parquet' yet")
+    assert checks["bad"][0] is False and "c.jsonl, line 1: not valid JSON" in checks["bad"][1]
+    missing = connector_for("files").check(conn, base_dir=tmp_path / "nowhere")  # type: ignore[attr-defined]
+    assert {c.ok for c in missing} == {False} and "does not exist" in missing[0].message
+
+
 def test_a_missing_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"source folder .*drops does not exist"):
         read(connection({"e": {"glob": "*.csv", "format": "csv"}}), "e", tmp_path)
