@@ -35,6 +35,7 @@ SIZE ?= 10000,100000,1000000
 bench: install
 	$(BIN)/python -m bench.run --sizes $(SIZE)
 	$(BIN)/python -m bench.rest
+	$(BIN)/python -m bench.files_csv
 
 validate: install
 	$(BIN)/dataplatform validate
