@@ -1,8 +1,9 @@
 """A `files` system end to end (`dataplatform run --system FIL01` in subprocesses: the real Dagster job, dlt,
 dbt, on a real PostgreSQL): CSV drops in cp1252 with ';' and gzipped JSON lines drops land as-is, each run
 lands only the files that arrived since the last batch, a run with nothing new lands nothing, a file
-rewritten in place lands again, `audit.cursor` / `audit.batch_cursor` say where each endpoint stands, and a
-changed customer makes one new silver version.
+rewritten in place lands again, `audit.cursor` / `audit.batch_cursor` say where each endpoint stands, a
+changed customer makes one new silver version, a bad file fails the batch naming system, endpoint, file and
+line and keeps nothing (the cursor stays), and a forced re-land lands the same files again.
 
 The test system FIL01 (tests/e2e/files_metadata, models in files_models.py) runs beside the bundled TST01 in
 a database of its own on the session's server.
@@ -81,11 +82,11 @@ def orders_jsonl(*records: str) -> bytes:
     return gzip.compress("\n".join(records).encode())
 
 
-def run(url: str, home: Path, metadata: Path) -> tuple[int, str]:
+def run(url: str, home: Path, metadata: Path, *extra: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATAPLATFORM_", "PG"))}
     env.update(DATAPLATFORM_DATABASE_URL=url, DATAPLATFORM_HOME=str(home), DAGSTER_HOME=str(home / "dagster"),
                DATAPLATFORM_METADATA_DIR=str(metadata), PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]))
-    done = subprocess.run([sys.executable, "-m", "cli.main", "run", "--system", "FIL01"], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "cli.main", "run", "--system", "FIL01", *extra], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
     return done.returncode, done.stdout + done.stderr
 
@@ -188,3 +189,30 @@ def test_file_drops_land_batch_by_batch_by_cursor(warehouse: str, tmp_path: Path
         (1, decimal.Decimal("12.50"), False), (1, decimal.Decimal("13.00"), True), (2, decimal.Decimal("3"), True)]
     bronze = rows(url, "select _batch_id, order_id, amount from bronze.fil01_shop_order order by _batch_id, order_id")
     assert [(r["_batch_id"], r["order_id"]) for r in bronze] == [(b1, 1), (b1, 2), (b3, 1)]
+
+    # A CSV row with a field too many fails the batch at once, naming system, endpoint, file and line; nothing
+    # of the batch is kept and the cursors stay where they were.
+    before = cursors(url)
+    drop(home, "customers/2026-01-04.csv", customers_csv("010;Bo;Oslo", "011;Cy;Rome;extra"), at=50)
+    code, output = run(url, home, metadata)
+    assert code != 0, output
+    assert "FIL01" in output and "endpoint customers, file " in output and "2026-01-04.csv, line 3: 4 fields, but " \
+        "the header has 3" in output, output
+    failed = rows(url, "select batch_id, status from audit.system_run where system_id = 'FIL01' order by"
+                       " system_run_id desc limit 1")[0]
+    assert failed["status"] == "failed" and failed["batch_id"] not in batch_ids(url)
+    assert landed(url, "fil01_customers", failed["batch_id"]) == [] and cursors(url) == before
+
+    # The file fixed (rewritten, so a new time) lands with the next run; a forced re-land lands it again.
+    c4 = drop(home, "customers/2026-01-04.csv", customers_csv("010;Bo;Oslo", "011;Cy;Rome"), at=60)
+    code, output = run(url, home, metadata)
+    assert code == 0, output
+    b4 = batch_ids(url)[-1]
+    fixed = [{"customer_id": "010", "name": "Bo", "city": "Oslo"}, {"customer_id": "011", "name": "Cy", "city": "Rome"}]
+    assert landed(url, "fil01_customers", b4) == fixed
+    assert cursors(url)["customers"] == (cursor_value(c4, "customers/2026-01-04.csv"), b4)
+    code, output = run(url, home, metadata, "--force")
+    assert code == 0, output
+    assert batch_ids(url)[-1] == b4 and landed(url, "fil01_customers", b4) == fixed
+    end = cursor_value(c4, "customers/2026-01-04.csv")
+    assert batch_cursors(url, b4)["customers"] == (after_2["customers"][0], end)
