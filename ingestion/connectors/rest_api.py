@@ -24,12 +24,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 import requests
 from dlt.common import jsonpath
 from dlt.sources.helpers.requests import Client
@@ -161,7 +163,7 @@ class _PlatformClient(RESTClient):
     def extract_response(self, response: requests.Response, data_selector: Any) -> list[Any]:
         where = f"endpoint {self.endpoint}: GET {url_without_query(response.url)}"
         try:
-            body = json.loads(response.content)
+            body = _parse(response)
         except ValueError:
             raise RestApiError(f"{where} answered with a body that is not JSON "
                                f"(Content-Type {response.headers.get('Content-Type')!r})") from None
@@ -288,6 +290,38 @@ def _pages(client: _PlatformClient, endpoint: str, spec: RestEndpoint, params: d
 
 # One encoder for every record (json.dumps with any non-default option builds a new one per call).
 _ENCODE = json.JSONEncoder(allow_nan=False, check_circular=False).encode
+_STDLIB = "_platform_stdlib_json"  # set on a response whose body only the standard decoder could read
+
+
+# 20 digits in a row: maybe an integer beyond 64 bits, which orjson would read as a float (losing digits).
+_LONG_NUMBER = re.compile(rb"[0-9]{20}")
+
+
+def _parse(response: requests.Response) -> Any:
+    """The body, parsed by orjson (several times faster than the standard decoder, and strict: no NaN, no
+    lone surrogates). A body orjson refuses (1e400, NaN) or might read inexactly (20 digits in a row: an
+    integer beyond 64 bits) the standard decoder reads, and that page's records are then encoded by the
+    standard encoder, which keeps every digit and names what jsonb cannot hold."""
+    content = response.content
+    if not _LONG_NUMBER.search(content):
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            pass
+    body = json.loads(content)
+    setattr(response, _STDLIB, True)
+    return body
+
+
+def _encoder(response: requests.Response) -> Any:
+    """orjson for a page orjson parsed (it writes the same JSON, faster); the standard encoder otherwise."""
+    if getattr(response, _STDLIB, False):
+        return _ENCODE
+
+    def encode(record: Any) -> str:
+        return orjson.dumps(record).decode()
+
+    return encode
 
 
 def _value_at(record: Any, path: str) -> Any:
@@ -359,10 +393,11 @@ class RestApiConnector:
         best: Any = None
         number = 0
         for page in _pages(_client(connection, endpoint), endpoint, spec, params, connection):
+            encode = _encoder(page.response)
             for record in page:
                 number += 1
                 try:
-                    text = _ENCODE(record)
+                    text = encode(record)
                 except ValueError:
                     raise RestApiError(f"endpoint {endpoint}: record {number} holds NaN or Infinity, which is not "
                                        "JSON and PostgreSQL's jsonb refuses") from None
