@@ -17,6 +17,7 @@ Routes (GET unless said; `PAGE` = 2 records a page):
   /loop/items                    a next link to itself, always
   /endless/items?page=N          a next link to page N+1, always
   /object/items                  a JSON object without the records path
+  /odd/items, /nan/items         numbers beyond 64 bits / a double, and NaN (not JSON)
 """
 
 from __future__ import annotations
@@ -87,6 +88,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_text(self, status: int, text: str) -> None:
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
@@ -137,6 +146,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"items": records[:1], "next": f"{base}/loop/items"})
         if route == "/endless/items":
             return self._send(200, {"items": [record(page)], "next": f"{base}/endless/items?page={page + 1}"})
+        if route == "/odd/items":  # numbers orjson refuses: beyond 64 bits, and beyond a double
+            return self._send_text(200, '[{"id": 18446744073709551616, "big": 1.5e300}, {"id": 2, "tiny": 1e-400}]')
+        if route == "/nan/items":
+            return self._send_text(200, '[{"id": 1, "x": NaN}]')
         if route == "/object/items":
             return self._send(200, {"count": len(records)})
         return self._send(404, {"error": "not found"})

@@ -113,6 +113,16 @@ def test_every_auth_kind_reads_with_the_right_credentials_and_fails_naming_the_u
     assert not [s for s in (*SECRET_VALUES, "not-the-secret") if s in logged]
 
 
+def test_numbers_beyond_64_bits_land_as_given_and_nan_is_refused(api: FixtureApi) -> None:
+    raw = list(connector_for("rest_api").raw_records(
+        _connection(api, {"path": "/odd/items"}), "items", PendingLoad("x", dt.datetime(2026, 1, 1, tzinfo=dt.UTC)),
+        base_dir=Path("."), reached=CursorReached()))
+    # Every digit of the integer kept; 1e-400 is below what a double holds and reads as 0.0 (as in dlt's own client).
+    assert raw == ['{"id": 18446744073709551616, "big": 1.5e+300}', '{"id": 2, "tiny": 0.0}']
+    with pytest.raises(RestApiError, match="^endpoint items: record 1 holds NaN or Infinity, which is not JSON"):
+        _read(_connection(api, {"path": "/nan/items"}))
+
+
 def test_429_is_retried_honouring_retry_after_and_then_read(api: FixtureApi) -> None:
     api.flaky_failures = api.hits("/flaky/items") + 2
     before = api.hits("/flaky/items")
