@@ -224,7 +224,7 @@ def test_a_file_that_is_not_gzip_but_named_so_fails_naming_it(tmp_path: Path) ->
         read(connection({"e": {"glob": "*.gz", "format": "csv"}}), "e", tmp_path)
     drop(tmp_path, "b.csv", gzip.compress(b"a,b\n1,2\n"), at=1)  # declared gzip without the suffix
     assert read(connection({"e": {"glob": "b.csv", "format": "csv", "compression": "gzip"}}), "e",
-                tmp_path)[0] == ['{"a": "1", "b": "2"}']
+                tmp_path)[0] == ['{"a":"1","b":"2"}']
 
 
 # --- the cursor rule --------------------------------------------------------------------------------------
