@@ -39,6 +39,8 @@ worker: install
 SIZE ?= 10000,100000,1000000
 bench: install
 	$(BIN)/python -m bench.run --sizes $(SIZE)
+	$(BIN)/python -m bench.rest
+	$(BIN)/python -m bench.files_csv
 
 validate: install
 	$(BIN)/dataplatform validate

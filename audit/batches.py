@@ -9,6 +9,7 @@ psycopg connection so the caller decides the transaction.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import psycopg
@@ -170,6 +171,41 @@ def set_cursor(conn: psycopg.Connection, system_id: str, endpoint: str, value: s
         " updated_at = clock_timestamp()",
         (system_id, endpoint, value, batch_id),
     )
+
+
+def record_cursors(conn: psycopg.Connection, system_id: str, batch_id: int, *, started: Mapping[str, str],
+                   reached: Mapping[str, str]) -> None:
+    """Once a batch has landed (call it inside the transaction that finishes its landing layer): per endpoint
+    reading got to, the batch's range in `audit.batch_cursor` (a re-land replaces it) and the endpoint's
+    `audit.cursor`. A re-land of an earlier batch does not move back the cursor a later batch has set."""
+    for endpoint, value in reached.items():
+        conn.execute(
+            "insert into audit.batch_cursor (system_id, batch_id, endpoint, start_value, end_value)"
+            " values (%s, %s, %s, %s, %s) on conflict (system_id, batch_id, endpoint) do update"
+            " set start_value = excluded.start_value, end_value = excluded.end_value",
+            (system_id, batch_id, endpoint, started.get(endpoint), value),
+        )
+        current = conn.execute("select batch_id from audit.cursor where system_id = %s and endpoint = %s",
+                               (system_id, endpoint)).fetchone()
+        if current is None or int(current[0]) <= batch_id:
+            set_cursor(conn, system_id, endpoint, value, batch_id)
+
+
+def cursors(conn: psycopg.Connection, system_id: str) -> dict[str, str]:
+    """Where each endpoint of a system stands (`audit.cursor`): what its next load reads from."""
+    rows = conn.execute("select endpoint, value from audit.cursor where system_id = %s", (system_id,)).fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def batch_start_cursors(conn: psycopg.Connection, system_id: str, batch_id: int) -> dict[str, str]:
+    """Where a landed batch started reading, per endpoint (what a forced re-land of it reads from again);
+    an endpoint that read from the beginning is absent."""
+    rows = conn.execute(
+        "select endpoint, start_value from audit.batch_cursor"
+        " where system_id = %s and batch_id = %s and start_value is not null",
+        (system_id, batch_id),
+    ).fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}
 
 
 # ------------------------------------------------------------------------------------------- questions

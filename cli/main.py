@@ -129,6 +129,32 @@ def cmd_rollback_metadata(args: argparse.Namespace) -> int:
     echo(f"restored version {deployed.restored_from} of the metadata in {deployed.where} as version "
          f"{deployed.version}")
     return EXIT_OK
+def cmd_check(args: argparse.Namespace) -> int:
+    """Per endpoint of a system: whether its source answers and accepts the credentials, landing nothing."""
+    catalog = _catalog()
+    from ingestion.connectors import connector_for
+    from metadata.models import parse_connection
+    from secret_store.base import MissingSecretError, resolve_secrets
+    from secret_store.choice import platform_secret_store
+
+    system = catalog.systems.get(args.system)
+    if system is None:
+        error(f"unknown system {args.system!r}; declared: {', '.join(catalog.systems)}")
+        return EXIT_INVALID
+    check = getattr(connector_for(system.type), "check", None)
+    if check is None:
+        error(f"system {system.id}: its type {system.type!r} has no connectivity check")
+        return EXIT_FAILED
+    try:
+        connection = parse_connection(system.type, resolve_secrets(system.connection, platform_secret_store()),
+                                      resolved=True)
+    except MissingSecretError as err:
+        error(f"system {system.id}: {err}")
+        return EXIT_FAILED
+    results = check(connection, base_dir=state_dir())
+    for result in results:
+        echo(f"{system.id}.{result.endpoint}: {'ok' if result.ok else 'FAILED'}: {result.message}")
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -476,6 +502,10 @@ def parser() -> argparse.ArgumentParser:
     rollback = sub.add_parser("rollback-metadata", help="restore an earlier version of the registry's metadata")
     rollback.add_argument("--to", type=int, metavar="VERSION", help="the version to restore (default: the previous)")
     rollback.set_defaults(func=cmd_rollback_metadata)
+    check = sub.add_parser("check", help="per endpoint of a system: does the source answer and accept the"
+                                         " credentials (lands nothing, prints no secret)")
+    check.add_argument("system", help="system id, as in systems.json")
+    check.set_defaults(func=cmd_check)
     status = sub.add_parser("status", help="recent runs from the audit tables")
     status.add_argument("--limit", type=int, default=10)
     status.set_defaults(func=cmd_status)

@@ -24,7 +24,7 @@ from dlt.extract.source import DltSource
 from dlt.pipeline.trace import TRACE_FILE_NAME
 from psycopg import sql
 
-from ingestion.connectors import connector_for
+from ingestion.connectors import CursorReached, PendingLoad, connector_for
 from metadata.models import Connection, System
 from metadata.naming import landing_table
 from warehouse.files import private_folder
@@ -83,19 +83,21 @@ def _tables(batch: Batch, raw_records: Iterator[str]) -> Iterator[pa.Table]:
 
 
 def landing_source(
-    system: System, *, batch: Batch | None = None, connection: Connection | None = None, base_dir: Path | None = None
+    system: System, *, batch: Batch | None = None, load: PendingLoad | None = None,
+    reached: CursorReached | None = None, connection: Connection | None = None, base_dir: Path | None = None
 ) -> DltSource:
     """A dlt source with one resource per endpoint, named by its landing table; the records come from
-    the connector of the system's type.
+    the connector of the system's type, which says in `reached` where reading got to (landing stores it
+    once the batch has landed).
 
     Without a batch it yields nothing: that form only describes the resources (for Dagster's
     asset definitions, which are built before any run).
     """
 
     def records(endpoint: str) -> Iterator[pa.Table]:
-        if batch is None or connection is None or base_dir is None:
+        if batch is None or load is None or reached is None or connection is None or base_dir is None:
             return iter(())
-        raw = connector_for(system.type).raw_records(connection, endpoint, batch.source_ref, base_dir=base_dir)
+        raw = connector_for(system.type).raw_records(connection, endpoint, load, base_dir=base_dir, reached=reached)
         return _tables(batch, raw)
 
     resources = [

@@ -248,6 +248,19 @@ def _import_model(ref: str) -> type[BaseModel]:
     return model
 
 
+# Where a connection model has a discriminated union (`auth`, an endpoint's `paginator`), Pydantic puts the
+# chosen type's tag into the error location: noise for a reader, who wrote `auth.token`, not `auth.bearer.token`.
+_TAGGED_UNIONS = (("auth",), ("endpoints", None, "paginator"))
+
+
+def _connection_loc(loc: tuple[Any, ...]) -> list[Any]:
+    for prefix in _TAGGED_UNIONS:
+        n = len(prefix)
+        if len(loc) > n and all(p is None or p == part for p, part in zip(prefix, loc, strict=False)):
+            return [*loc[:n], *loc[n + 1:]]
+    return list(loc)
+
+
 def _check_systems(systems: list[System], store: SecretStore, problems: list[Problem]) -> None:
     f = "systems.json"
     for dup in _duplicates([s.id for s in systems]):
@@ -262,8 +275,10 @@ def _check_systems(systems: list[System], store: SecretStore, problems: list[Pro
             parse_connection(s.type, s.connection)
         except ValidationError as err:
             for e in err.errors():
-                where = ".".join(["connection", *map(str, e["loc"][1:])])  # [0] is the type tag
-                value = f" (got {e['input']!r})" if isinstance(e["input"], (str, int, float, bool)) else ""
+                where = ".".join(["connection", *map(str, _connection_loc(e["loc"][1:]))])  # [0] is the type tag
+                # A value under `auth` may be a credential written where its secret reference belongs: never echoed.
+                shown = isinstance(e["input"], (str, int, float, bool)) and "auth" not in e["loc"][1:2]
+                value = f" (got {e['input']!r})" if shown else ""
                 problems.append(Problem(f, obj, where, e["msg"] + value))
         for key in secret_keys(s.connection):
             why = store.key_problem(key)

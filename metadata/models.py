@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import codecs
+import re
 import zoneinfo
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from metadata.naming import path_segment_problem
 
@@ -47,9 +58,332 @@ class JsonFilesConnection(_Strict):
     endpoints: dict[Name, str] = Field(min_length=1, description="endpoint name -> file name")
 
 
+def glob_problem(pattern: str) -> str | None:
+    """Why `pattern` is not a glob of files relative to a folder, or None when it is one.
+
+    The rules are those of Python's and fsspec's globs, minus what would leave the folder or match
+    nothing: '/' separates folders, '**' (any depth) is a whole segment, '[' opens a class that ']' closes.
+    A plain file name is a glob that matches that one file."""
+    if not pattern.strip():
+        return "is empty; write a pattern such as 'orders_*.csv'"
+    if pattern != pattern.strip():
+        return "starts or ends with a blank; remove it"
+    if "\\" in pattern:
+        return "holds a backslash; separate folders with '/'"
+    if "://" in pattern:
+        return "is a URL; the glob is relative to the system's 'path' (put the location there)"
+    if pattern.startswith("/") or re.match(r"^[A-Za-z]:", pattern):
+        return "is an absolute path; write it relative to the system's 'path'"
+    segments = pattern.split("/")
+    if any(s == "" for s in segments):
+        return "has an empty folder name ('//' or a trailing '/'); a glob names files"
+    if any(s in (".", "..") for s in segments):
+        return "holds '.' or '..' as a folder; the glob must stay inside the system's 'path'"
+    if segments[-1] == "**":
+        return "ends with '**', which matches folders too; end with a file pattern, e.g. '**/*.csv'"
+    for segment in segments:
+        if "**" in segment and segment != "**":
+            return f"segment {segment!r} holds '**' beside other characters; '**' must be a whole segment"
+        depth = 0
+        for char in segment:
+            if char == "[":
+                depth += 1
+            elif char == "]" and depth:
+                depth = 0
+        if depth:
+            return f"segment {segment!r} opens a '[' character class that no ']' closes"
+    return None
+
+
+class CsvOptions(_Strict):
+    """How a CSV file is written. The first row is the header: it names the fields of every record."""
+
+    delimiter: Annotated[str, StringConstraints(min_length=1, max_length=1)] = Field(
+        default=",", description="the one character between fields"
+    )
+    quote_char: Annotated[str, StringConstraints(min_length=1, max_length=1)] = Field(
+        default='"', description="the one character around a field holding the delimiter, a quote or a line break"
+    )
+    encoding: str = Field(
+        default="utf-8", description="the files' text encoding, a Python codec name (utf-8, latin-1, cp1252, ...); "
+        "a UTF-8 byte-order mark is dropped"
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            info = codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; give a Python codec name such as utf-8, latin-1 or "
+                             "cp1252") from None
+        if not isinstance(info.incrementaldecoder, type) or info.name in _NOT_TEXT_CODECS:
+            raise ValueError(f"{value!r} is not a text encoding; give one such as utf-8, latin-1 or cp1252")
+        try:
+            line_based = _ASCII_PUNCTUATION.encode("ascii").decode(value) == _ASCII_PUNCTUATION
+        except UnicodeDecodeError:
+            line_based = False
+        if not line_based:
+            raise ValueError(f"{value!r} does not write a line break as the byte 0x0a (UTF-16 / UTF-32 do not); "
+                             "files in it are not supported: convert them to UTF-8")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CsvOptions:
+        if self.delimiter == self.quote_char:
+            raise ValueError(f"'delimiter' and 'quote_char' are both {self.delimiter!r}; they must differ")
+        if self.delimiter in "\r\n" or self.quote_char in "\r\n":
+            raise ValueError("'delimiter' and 'quote_char' cannot be a line break")
+        return self
+
+
+_ASCII_PUNCTUATION = '\n\r\t ,;|"\'0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+# Codecs Python knows that turn bytes into bytes, not into text.
+_NOT_TEXT_CODECS = {"base64", "bz2", "hex", "quopri", "uu", "zlib", "rot-13"}
+
+
+class FileEndpoint(_Strict):
+    """One endpoint of a `files` system: the files its glob matches, all in one format."""
+
+    glob: str = Field(description="files of this endpoint, relative to the system's 'path' ('orders/*.csv.gz')")
+    format: Literal["csv", "jsonl", "json", "parquet"] = Field(
+        description="csv (header row), jsonl (one JSON object a line), json (one array of objects), parquet"
+    )
+    csv: CsvOptions | None = Field(default=None, description="CSV options (format 'csv' only)")
+    compression: Literal["infer", "none", "gzip"] = Field(
+        default="infer", description="gzip or none; 'infer': gzip for a name ending in '.gz'"
+    )
+    load: Literal["new_files", "full"] = Field(
+        default="new_files",
+        description="new_files: each run lands the files that arrived since the last batch (by modification time "
+        "and name); full: each run lands every matching file",
+    )
+
+    @field_validator("glob")
+    @classmethod
+    def _is_glob(cls, value: str) -> str:
+        why = glob_problem(value)
+        if why:
+            raise ValueError(f"not a glob of files: {why}")
+        return value
+
+    @model_validator(mode="after")
+    def _csv_only(self) -> FileEndpoint:
+        if self.csv is not None and self.format != "csv":
+            raise ValueError(f"'csv' options are given but the format is {self.format!r}; remove them")
+        return self
+
+    def csv_options(self) -> CsvOptions:
+        return self.csv or CsvOptions()
+
+
+class FilesConnection(_Strict):
+    """A folder other systems drop files into; per endpoint a glob and a format. The folder is a local path
+    today; the connector lists and opens it through fsspec, so other fsspec locations can follow."""
+
+    type: Literal["files"]
+    path: SecretRef | str = Field(description="folder of the files; a relative path is taken from DATAPLATFORM_HOME")
+    endpoints: dict[Name, FileEndpoint] = Field(min_length=1, description="endpoint name -> its files")
+    settle_seconds: Annotated[float, Field(ge=0, le=86_400)] = Field(
+        default=2.0, description="a file is landed once its modification time is this many seconds before the "
+        "run: a file still being written waits for the next run"
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _local(cls, value: SecretRef | str) -> SecretRef | str:
+        if isinstance(value, str) and "://" in value:
+            raise ValueError("only a local folder is supported yet; give a path, not a URL")
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; give the folder's path")
+        return value
+
+
+def _only_a_secret_reference(value: SecretRef | str, info: ValidationInfo) -> SecretRef | str:
+    """A credential is written as a secret reference; its value (a plain string) is accepted only once the
+    secrets have been resolved at run time (`parse_connection(..., resolved=True)`)."""
+    if isinstance(value, str) and not (info.context or {}).get("resolved"):
+        raise ValueError('a credential must be a secret reference {"type": "secret", "key": "..."}, never the value '
+                         "itself; put the value in the secret store (e.g. the environment or .env)")
+    return value
+
+
+Credential = SecretRef | str  # a secret reference in metadata; its value once resolved
+
+
+class _Auth(_Strict):
+    @field_validator("*", mode="after")
+    @classmethod
+    def _credentials(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name in cls.CREDENTIALS:
+            return _only_a_secret_reference(value, info)
+        return value
+
+    CREDENTIALS: ClassVar[tuple[str, ...]] = ()
+
+
+class BearerAuth(_Auth):
+    """`Authorization: Bearer <token>`."""
+
+    CREDENTIALS: ClassVar[tuple[str, ...]] = ("token",)
+    type: Literal["bearer"]
+    token: Credential
+
+
+class ApiKeyAuth(_Auth):
+    """An API key in a request header or a query parameter called `name`."""
+
+    CREDENTIALS: ClassVar[tuple[str, ...]] = ("api_key",)
+    type: Literal["api_key"]
+    name: Annotated[str, StringConstraints(min_length=1)] = Field(description="header or query parameter name")
+    location: Literal["header", "query"] = "header"
+    api_key: Credential
+
+
+class BasicAuth(_Auth):
+    """HTTP basic authentication."""
+
+    CREDENTIALS: ClassVar[tuple[str, ...]] = ("username", "password")
+    type: Literal["http_basic"]
+    username: Credential
+    password: Credential
+
+
+class OAuth2ClientCredentialsAuth(_Auth):
+    """OAuth2 client credentials: a token from `token_url` for the client id and secret, sent as a bearer token."""
+
+    CREDENTIALS: ClassVar[tuple[str, ...]] = ("client_id", "client_secret")
+    type: Literal["oauth2_client_credentials"]
+    token_url: Annotated[str, StringConstraints(pattern=r"^https?://")] = Field(description="absolute http(s) URL")
+    client_id: Credential
+    client_secret: Credential
+    scopes: list[str] = Field(default_factory=list, description="sent as the space-separated 'scope' form field")
+
+
+RestAuth = Annotated[BearerAuth | ApiKeyAuth | BasicAuth | OAuth2ClientCredentialsAuth, Field(discriminator="type")]
+
+
+class SinglePage(_Strict):
+    """The response is the only page."""
+
+    type: Literal["single_page"]
+
+
+class JsonLinkPaging(_Strict):
+    """The URL of the next page is in the response body at `next_url_path` (a JSON path); none or null: the end."""
+
+    type: Literal["json_link"]
+    next_url_path: Annotated[str, StringConstraints(min_length=1)] = "next"
+
+
+class HeaderLinkPaging(_Strict):
+    """The URL of the next page is in the HTTP `Link` header (rel="next")."""
+
+    type: Literal["header_link"]
+
+
+class OffsetPaging(_Strict):
+    """`offset` / `limit` query parameters; the end: a page with no records, or `total_path`'s total reached."""
+
+    type: Literal["offset"]
+    limit: Annotated[int, Field(gt=0)]
+    offset_param: Annotated[str, StringConstraints(min_length=1)] = "offset"
+    limit_param: Annotated[str, StringConstraints(min_length=1)] = "limit"
+    total_path: str | None = None
+
+
+class PageNumberPaging(_Strict):
+    """A page number query parameter; the end: a page with no records, or `total_path`'s number of pages reached."""
+
+    type: Literal["page_number"]
+    page_param: Annotated[str, StringConstraints(min_length=1)] = "page"
+    base_page: Annotated[int, Field(ge=0)] = 1
+    total_path: str | None = None
+
+
+class CursorPaging(_Strict):
+    """A token for the next page in the response body at `cursor_path`, sent back as the query parameter
+    `cursor_param`; none or null: the end."""
+
+    type: Literal["cursor"]
+    cursor_path: Annotated[str, StringConstraints(min_length=1)]
+    cursor_param: Annotated[str, StringConstraints(min_length=1)]
+
+
+Paginator = Annotated[SinglePage | JsonLinkPaging | HeaderLinkPaging | OffsetPaging | PageNumberPaging | CursorPaging,
+                      Field(discriminator="type")]
+ParamValue = str | int | float | bool
+
+
+class RestEndpoint(_Strict):
+    """One endpoint of a REST API: what is requested, where its records are, how it pages, and (delta) where
+    it stands: `audit.cursor` holds the largest `cursor_field` value landed, sent as `cursor_param`."""
+
+    path: Annotated[str, StringConstraints(min_length=1)] = Field(description="path under base_url")
+    params: dict[str, ParamValue] = Field(default_factory=dict, description="query parameters sent every request")
+    records_path: str | None = Field(
+        default=None, description="JSON path of the records in the response body; none: the body is the list")
+    paginator: Paginator = Field(default_factory=lambda: SinglePage(type="single_page"))
+    cursor_param: str | None = Field(default=None, description="query parameter that receives the cursor (delta)")
+    cursor_field: str | None = Field(default=None, validate_default=True,
+                                     description="dot path of the record field whose largest value is the cursor")
+    initial_cursor: str | None = Field(default=None, validate_default=True,
+                                       description="sent as cursor_param while the endpoint has no cursor yet")
+    max_pages: Annotated[int, Field(gt=0)] = Field(
+        default=10_000, description="more pages than this in one run is an error (a pagination that never ends)")
+
+    @field_validator("cursor_field")
+    @classmethod
+    def _field_with_param(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("cursor_param") and not value:
+            raise ValueError(f"cursor_param {info.data['cursor_param']!r} is given without the record field that "
+                             "advances it; add 'cursor_field' (e.g. \"updated_at\") or remove 'cursor_param'")
+        if value and "cursor_param" in info.data and not info.data["cursor_param"]:
+            raise ValueError("cursor_field is given without 'cursor_param', the query parameter that receives the "
+                             "cursor; add it or remove 'cursor_field'")
+        return value
+
+    @field_validator("initial_cursor")
+    @classmethod
+    def _initial_with_field(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not info.data.get("cursor_param"):
+            raise ValueError("initial_cursor is given without 'cursor_param' and 'cursor_field'; add them or remove it")
+        return value
+
+    @field_validator("records_path", "cursor_field")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("an empty path; leave the field out instead")
+        return value
+
+
+class RetryLimits(_Strict):
+    """How transient errors (HTTP 429 and 5xx, timeouts, connection resets) are retried: exponential backoff
+    (`backoff_factor` * 2^attempt seconds, at most `max_delay`) plus up to `jitter` random seconds, or what the
+    server's `Retry-After` says (plus the jitter), until `max_attempts` attempts were made."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    backoff_factor: Annotated[float, Field(ge=0)] = 1.0
+    max_delay: Annotated[float, Field(ge=0)] = 60.0
+    jitter: Annotated[float, Field(ge=0)] = 1.0
+    timeout: Annotated[float, Field(gt=0)] = Field(default=60.0, description="seconds per request")
+
+
+class RestApiConnection(_Strict):
+    """A REST API (JSON over HTTP), read through dlt's REST client, paginators and auth classes."""
+
+    type: Literal["rest_api"]
+    base_url: Annotated[str, StringConstraints(pattern=r"^https?://")] = Field(description="absolute http(s) URL")
+    auth: RestAuth | None = None
+    headers: dict[str, str] = Field(default_factory=dict, description="sent with every request (no credentials)")
+    retry: RetryLimits = Field(default_factory=RetryLimits)
+    endpoints: dict[Name, RestEndpoint] = Field(min_length=1, description="endpoint name -> its request")
+
+
 # A system's connection, by the system's `type` (the discriminator); the connector of each type is
 # registered in ingestion/connectors. A new system type adds its model here and its connector there.
-Connection = Annotated[JsonFilesConnection, Field(discriminator="type")]
+Connection = Annotated[JsonFilesConnection | FilesConnection | RestApiConnection, Field(discriminator="type")]
 CONNECTION_MODELS: dict[str, type[BaseModel]] = {
     get_args(model.model_fields["type"].annotation)[0]: model for model in get_args(get_args(Connection)[0]) or
     (get_args(Connection)[0],)  # a union of one type is that type
@@ -57,9 +391,10 @@ CONNECTION_MODELS: dict[str, type[BaseModel]] = {
 _CONNECTION = TypeAdapter(Connection)
 
 
-def parse_connection(system_type: str, connection: dict[str, Any]) -> Connection:
-    """The typed connection of a system (raises pydantic's ValidationError, located under the type tag)."""
-    return _CONNECTION.validate_python({**connection, "type": system_type})
+def parse_connection(system_type: str, connection: dict[str, Any], *, resolved: bool = False) -> Connection:
+    """The typed connection of a system (raises pydantic's ValidationError, located under the type tag).
+    `resolved`: its secret references were replaced by their values (at run time), so credentials are strings."""
+    return _CONNECTION.validate_python({**connection, "type": system_type}, context={"resolved": resolved})
 
 
 def cron_problem(expression: str) -> str | None:
@@ -157,7 +492,7 @@ class System(_Strict):
     schedule: Schedule | None = Field(default=None, description="when the system loads by itself")
     webhook: Webhook | None = Field(default=None, description="how the source tells the platform it has new data")
 
-    def endpoints(self) -> dict[str, str]:
+    def endpoints(self) -> dict[str, Any]:
         """Endpoint name -> what the connector reads for it."""
         return dict(self.connection.get("endpoints", {}))
 

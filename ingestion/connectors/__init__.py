@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from ingestion.connectors.base import Connector, PendingLoad
+from ingestion.connectors.base import CheckingConnector, Connector, CursorReached, EndpointCheck, PendingLoad
+from ingestion.connectors.files import FilesConnector
 from ingestion.connectors.json_files import JsonFilesConnector
+from ingestion.connectors.rest_api import RestApiConnector
 
-CONNECTORS: dict[str, Connector] = {"json_files": JsonFilesConnector()}
+CONNECTORS: dict[str, Connector] = {"json_files": JsonFilesConnector(), "files": FilesConnector(),
+                                    "rest_api": RestApiConnector()}
 
-__all__ = ["CONNECTORS", "Connector", "PendingLoad", "connector_for"]
+__all__ = ["CONNECTORS", "CheckingConnector", "Connector", "CursorReached", "EndpointCheck", "PendingLoad",
+           "connector_for"]
 
 
 def connector_for(system_type: str) -> Connector:

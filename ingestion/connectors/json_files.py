@@ -10,14 +10,15 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import json
+import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingestion.connectors.base import PendingLoad
+from ingestion.connectors.base import CursorReached, EndpointCheck, PendingLoad
 from metadata.models import Connection, JsonFilesConnection
 
 
@@ -325,6 +326,9 @@ class _ArrayReader:
             raise self._error("extra data after the array", *self._where())
 
 
+CURSOR_ENDPOINT = "deliveries"  # json_files keep one cursor per system: the last delivery landed (informational)
+
+
 class JsonFilesConnector:
     """The `json_files` connector: each run lands the oldest delivery not landed yet."""
 
@@ -335,23 +339,45 @@ class JsonFilesConnector:
         return path if path.is_absolute() else base_dir / path
 
     def next_load(
-        self, system_id: str, connection: Connection, *, landed: set[str], base_dir: Path
+        self, system_id: str, connection: Connection, *, landed: set[str], cursors: Mapping[str, str], base_dir: Path
     ) -> PendingLoad | None:
-        """The oldest delivery not landed yet (a late delivery, older than landed ones, included)."""
+        """The oldest delivery not landed yet (a late delivery, older than landed ones, included). The
+        deliveries landed say what is new, not the cursor (which names only the last one landed)."""
         for delivery in deliveries(self._root(connection, base_dir)):
             if delivery.name not in landed:
                 return PendingLoad(delivery.name, delivery.timestamp)
         return None
 
-    def find_load(self, system_id: str, connection: Connection, source_ref: str, *, base_dir: Path) -> PendingLoad:
+    def find_load(self, system_id: str, connection: Connection, source_ref: str, *,
+                  cursors: Mapping[str, str], base_dir: Path) -> PendingLoad:
         for delivery in deliveries(self._root(connection, base_dir)):
             if delivery.name == source_ref:
                 return PendingLoad(delivery.name, delivery.timestamp)
         raise SourceError(f"system {system_id}: delivery {source_ref!r} is no longer in the source folder")
 
-    def raw_records(self, connection: Connection, endpoint: str, source_ref: str, *, base_dir: Path) -> Iterator[str]:
+    def raw_records(self, connection: Connection, endpoint: str, load: PendingLoad, *, base_dir: Path,
+                    reached: CursorReached) -> Iterator[str]:
+        """The endpoint's file in the delivery; the system's one cursor (endpoint `deliveries`) names the
+        last delivery landed (informational: what is new is decided by the deliveries landed)."""
         assert isinstance(connection, JsonFilesConnection)
-        return read_raw_records(self._root(connection, base_dir) / source_ref / connection.endpoints[endpoint])
+        reached.advance(CURSOR_ENDPOINT, load.source_ref)
+        return read_raw_records(self._root(connection, base_dir) / load.source_ref / connection.endpoints[endpoint])
+    def check(self, connection: Connection, *, base_dir: Path) -> list[EndpointCheck]:
+        """Per endpoint: the source folder is there and readable, and how many deliveries hold its file."""
+        assert isinstance(connection, JsonFilesConnection)
+        root = self._root(connection, base_dir)
+        try:
+            found = deliveries(root)
+            if not os.access(root, os.R_OK | os.X_OK):
+                raise SourceError(f"source folder {root} is not readable by this user; fix its permissions")
+        except (SourceError, OSError) as err:
+            return [EndpointCheck(endpoint, False, str(err)) for endpoint in connection.endpoints]
+        results = []
+        for endpoint, file in connection.endpoints.items():
+            having = sum(1 for d in found if (d.folder / file).is_file())
+            results.append(EndpointCheck(endpoint, True, f"folder {root} readable; {len(found)} deliveries, "
+                                                         f"{having} of them with {file}"))
+        return results
 
 
 if __name__ == "__main__":

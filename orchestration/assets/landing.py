@@ -21,7 +21,7 @@ from dagster_dlt import DagsterDltResource, dlt_assets
 from audit import batches, entities
 from audit.batches import SystemRun
 from audit.locks import SystemBusyError, landing_lock
-from ingestion.connectors import PendingLoad, connector_for
+from ingestion.connectors import CursorReached, PendingLoad, connector_for
 from ingestion.landing import (
     LANDING_SCHEMA,
     LOADER_FILE_FORMAT,
@@ -48,8 +48,6 @@ from secret_store.redact import redact
 from testing.fault_points import pause_at
 from warehouse.embedded import state_dir
 
-CURSOR_ENDPOINT = "deliveries"  # json_files keep one cursor per system: the last delivery landed (informational)
-
 
 def landing_op_name(system_id: str) -> str:
     return f"landing_{system_id.lower()}"
@@ -63,7 +61,7 @@ def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, catalog: C
           warehouse: WarehouseResource, secrets: SecretStoreResource,
           config: LandingConfig) -> Iterator[dg.MaterializeResult]:
     run_id, base_dir, log = context.run.run_id, state_dir(), MaskedLog(context)
-    connection = parse_connection(system.type, resolve_secrets(system.connection, secrets.store()))
+    connection = parse_connection(system.type, resolve_secrets(system.connection, secrets.store()), resolved=True)
     connector = connector_for(system.type)
     with warehouse.connect() as conn, _landing_lock(conn, system):
         relandings = batches.dead_relandings(conn, system.id, dagster_run_id=run_id)
@@ -81,13 +79,16 @@ def _land(context: dg.AssetExecutionContext, dlt: DagsterDltResource, catalog: C
         if resume is not None:
             yield from _resume_batch(context, system, conn, resume)
             return
-        pending = connector.next_load(system.id, connection, landed=batches.landed_refs(conn, system.id),
-                                      base_dir=base_dir)
         if config.force and config.batch is not None:
-            pending = connector.find_load(system.id, connection, _landed_ref(conn, system, config.batch),
-                                          base_dir=base_dir)
-        elif pending is None and config.force and (last := batches.last_landed(conn, system.id)) is not None:
-            pending = connector.find_load(system.id, connection, last.source_ref, base_dir=base_dir)
+            source_ref = _landed_ref(conn, system, config.batch)
+            pending = connector.find_load(system.id, connection, source_ref, base_dir=base_dir,
+                                          cursors=batches.batch_start_cursors(conn, system.id, config.batch))
+        else:
+            pending = connector.next_load(system.id, connection, landed=batches.landed_refs(conn, system.id),
+                                          cursors=batches.cursors(conn, system.id), base_dir=base_dir)
+            if pending is None and config.force and (last := batches.last_landed(conn, system.id)) is not None:
+                pending = connector.find_load(system.id, connection, last.source_ref, base_dir=base_dir,
+                                              cursors=batches.batch_start_cursors(conn, system.id, last.batch_id))
         if pending is None:
             log.info(f"{system.id}: no new delivery; nothing to land")
             # A materialization although nothing landed: the outputs are optional (can_subset), but Dagster skips
@@ -157,11 +158,13 @@ def _land_batch(context: dg.AssetExecutionContext, dlt: DagsterDltResource, cata
     batch = Batch(run.batch_id, system.id, pending.source_ref, pending.timestamp, run_id, dt.datetime.now(dt.UTC))
     started = dt.datetime.now(dt.UTC)
     pipeline = landing_pipeline(system.id, url, pipelines_dir=base_dir / "dlt")
+    reached = CursorReached()
     try:
         results = list(
             dlt.run(
                 context=context,
-                dlt_source=landing_source(system, batch=batch, connection=connection, base_dir=base_dir),
+                dlt_source=landing_source(system, batch=batch, load=pending, reached=reached, connection=connection,
+                                          base_dir=base_dir),
                 dlt_pipeline=pipeline,
                 loader_file_format=LOADER_FILE_FORMAT,
             )
@@ -196,7 +199,8 @@ def _land_batch(context: dg.AssetExecutionContext, dlt: DagsterDltResource, cata
                 dagster_run_id=run_id, started_at=started, records_in=rows, inserted=rows, message=note,
             )
             outputs.append((result, endpoint, rows, note))
-        batches.set_cursor(conn, system.id, CURSOR_ENDPOINT, pending.source_ref, run.batch_id)
+        # Where reading got to becomes the cursor only here, with the landing: a failed or killed run leaves it.
+        batches.record_cursors(conn, system.id, run.batch_id, started=pending.cursors, reached=reached.values)
         batches.finish_layer(conn, layer, "succeeded")
     if replaced:
         MaskedLog(context).info(f"{system.id}: batch {run.batch_id} re-landed; its {replaced} earlier rows replaced")

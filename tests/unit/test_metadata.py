@@ -199,7 +199,7 @@ def test_unknown_system_type(folder: Path, store: EnvSecretStore) -> None:
     problems = problems_of(folder, store)
     p = find(problems, "systems.json", "system TST01", "type")
     assert "unknown system type 'ftp'" in p.message
-    assert "known types: json_files" in p.message
+    assert "known types: files, json_files, rest_api" in p.message
     assert len(problems) == 1
 
 
