@@ -158,7 +158,8 @@ class _PlatformClient(RESTClient):
         self._selector = jsonpath.compile_path(records_path) if records_path else None
 
     def _log_request(self, request: requests.Request, prepared_url: str) -> None:
-        logger.info(redact(f"{request.method.upper()} {sanitize_url(prepared_url, self.secret_params)}"))
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(redact(f"{request.method.upper()} {sanitize_url(prepared_url, self.secret_params)}"))
 
     def extract_response(self, response: requests.Response, data_selector: Any) -> list[Any]:
         where = f"endpoint {self.endpoint}: GET {url_without_query(response.url)}"
