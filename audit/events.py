@@ -134,7 +134,8 @@ def batch_summary(conn: psycopg.Connection, event: Event) -> dict[str, Any]:
         " where batch_id = %s and system_id = %s and dagster_run_id = %s order by entity_layer_run_id",
         (event.batch_id, event.system_id, event.dagster_run_id),
     ).fetchall()
-    lines = [f"{layer:<8} {entity:<20} {status:<10} in={a} +{b} ~{c} -{d}" for layer, entity, status, a, b, c, d in layers]
+    lines = [f"{layer:<8} {entity:<20} {status:<10} in={a} +{b} ~{c} -{d}"
+             for layer, entity, status, a, b, c, d in layers]
     return {
         "source_ref": run[0] if run else "",
         "batch_timestamp": run[1].isoformat() if run else "",

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from string import Template
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -24,12 +25,13 @@ from metadata.models import (
     CONNECTION_MODELS,
     QUALITY_CHECK_NAMES,
     QUALITY_OPTIONS,
+    TEMPLATE_FIELDS,
     Action,
     ActionsFile,
     Channel,
+    EmailAction,
     EntitiesFile,
     Entity,
-    EmailAction,
     ExplodePattern,
     PythonAction,
     SmtpSettings,
@@ -412,6 +414,12 @@ def _check_actions(catalog: Catalog, store: SecretStore, problems: list[Problem]
         for i, system_id in enumerate(a.after_systems):
             if system_id not in catalog.systems:
                 problems.append(Problem(f, obj, f"after_systems[{i}]", f"unknown system {system_id!r}"))
+        if isinstance(a, EmailAction):
+            for where in ("subject", "body"):
+                unknown = _unknown_template_names(getattr(a, where))
+                if unknown:
+                    problems.append(Problem(f, obj, where, f"unknown template name(s) {', '.join(unknown)}; known:"
+                                            f" {', '.join(TEMPLATE_FIELDS)}"))
         if isinstance(a, PythonAction):
             try:
                 _import_action_class(a.class_ref)
@@ -423,6 +431,13 @@ def _check_actions(catalog: Catalog, store: SecretStore, problems: list[Problem]
     for obj, key in secrets:
         if not store.has(key):
             problems.append(Problem(f, obj, "-", f"secret {key!r} is missing: {store.describe(key)}"))
+
+
+def _unknown_template_names(template: str) -> list[str]:
+    parsed = Template(template)
+    if not parsed.is_valid():
+        return ["(a '$' not followed by a name: write $name or ${name}, and $$ for '$')"]
+    return [name for name in parsed.get_identifiers() if name not in TEMPLATE_FIELDS]
 
 
 def _import_action_class(ref: str) -> type:

@@ -246,6 +246,16 @@ class DbtBuildAction(_ActionBase):
     select: Annotated[str, StringConstraints(min_length=1)] = Field(description="dbt selector")
 
 
+# The names an email template may use: an event's fields (audit/events.py Event), its batch's summary
+# (audit.events.batch_summary) and the action's name. tests/unit/test_actions_metadata.py keeps them in step.
+TEMPLATE_FIELDS: tuple[str, ...] = (
+    "event_id", "kind", "status", "system_id", "entity", "layer", "batch_id", "system_run_id", "dagster_run_id",
+    "records_in", "inserted", "updated", "deleted", "entities_succeeded", "entities_failed", "entities_skipped",
+    "message", "created_at", "source_ref", "batch_timestamp", "batch_status", "batch_message", "batch_summary",
+    "action",
+)
+
+
 class EmailAction(_ActionBase):
     """A mail through the file's `smtp` settings; subject and body are string.Template texts over the
     event's fields and its batch's summary (`$system_id`, `$batch_id`, `$batch_summary`, ...)."""

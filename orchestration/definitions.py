@@ -16,11 +16,14 @@ from dagster_dbt import DbtCliResource
 from dagster_dlt import DagsterDltResource
 
 from metadata.catalog import Catalog, load_catalog
+from observability.logs import json_logs
+from orchestration.actions import actions_job, events_sensor
 from orchestration.assets.landing import landing_assets, landing_op_name
 from orchestration.assets.quality import quality_checks
 from orchestration.assets.transform import transform_assets
 from orchestration.dbt_project import dbt_project
 from orchestration.instance import JOB_TAG
+from orchestration.log_format import json_lines_logger
 from orchestration.resources import SecretStoreResource, WarehouseResource
 from warehouse.embedded import state_dir
 from warehouse.files import secure_state_dir
@@ -50,10 +53,14 @@ def build_definitions(catalog: Catalog) -> dg.Definitions:
                 description=f"Land {system_id} and build everything downstream of it.",
             )
         )
+    jobs.append(actions_job(catalog))
     return dg.Definitions(
         assets=[*landing, transform_assets(catalog, project)],
         asset_checks=quality_checks(catalog),
         jobs=jobs,
+        sensors=[events_sensor(catalog)],
+        # DATAPLATFORM_LOG_FORMAT=json: every job's console logger writes the platform's JSON lines.
+        loggers={"console": json_lines_logger} if json_logs() else None,
         resources={
             "dlt": DagsterDltResource(),
             "dbt": DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE),
