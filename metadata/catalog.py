@@ -231,7 +231,7 @@ def _parse(model: type[BaseModel], path: Path, problems: list[Problem]) -> Any:
             fields = [str(p) for p in rest if p not in _UNION_TAGS]
             value = f" (got {e['input']!r})" if not isinstance(e["input"], (dict, list)) else ""
             message = _hint(fields, e["type"]) + e["msg"] + value
-            if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            if e["type"] in ("union_tag_invalid", "union_tag_not_found") and path.name == "actions.json":
                 fields, message = [*fields, "type"], _tag_hint(path.name, e)
             problems.append(Problem(path.name, label, ".".join(fields) or "-", message))
         return None
@@ -244,7 +244,7 @@ def _tag_hint(file: str, error: Any) -> str:
     """An unknown or missing `type` of a discriminated union: say which types exist."""
     known = error.get("ctx", {}).get("expected_tags", "")
     given = error.get("ctx", {}).get("tag")
-    what = "action type" if file == "actions.json" else "type"
+    what = "notification channel type" if error["loc"][0] == "notifications" else "action type"
     if error["type"] == "union_tag_not_found":
         return f"give the {what}; known: {known}"
     return f"unknown {what} {given!r}; known: {known}"
@@ -411,9 +411,9 @@ def _check_actions(catalog: Catalog, store: SecretStore, problems: list[Problem]
         obj = f"action {a.name}"
         for i, t in enumerate(a.after):
             _check_trigger(catalog, obj, f"after[{i}]", t.system, t.entity, t.layer, problems)
-        for i, system_id in enumerate(a.after_systems):
+        for system_id in a.after_systems:
             if system_id not in catalog.systems:
-                problems.append(Problem(f, obj, f"after_systems[{i}]", f"unknown system {system_id!r}"))
+                problems.append(Problem(f, obj, "after_systems", f"unknown system {system_id!r}"))
         if isinstance(a, EmailAction):
             for where in ("subject", "body"):
                 unknown = _unknown_template_names(getattr(a, where))

@@ -52,9 +52,14 @@ def correlation(*, run_id: str | None = None, batch_id: int | str | None = None)
                 var.set(None)
 
 
-def set_batch(batch_id: int | str) -> None:
-    """From here to the end of the current context (a step), lines carry this batch id."""
-    _batch_id.set(str(batch_id))
+def set_batch(batch_id: int | str | None) -> None:
+    """From here on (to the end of the current context), lines carry this batch id."""
+    _batch_id.set(None if batch_id is None else str(batch_id))
+
+
+def set_run(run_id: str | None) -> None:
+    """From here on, lines carry this run id (the CLI: once a job's run is known; None: no run)."""
+    _run_id.set(run_id)
 
 
 def current_ids() -> dict[str, str | None]:

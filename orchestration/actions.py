@@ -73,7 +73,7 @@ def _observation(catalog: Catalog, event: Event) -> dg.AssetObservation | None:
         "deleted": event.deleted, "dagster_run_id": event.dagster_run_id})
 
 
-def events_sensor(catalog: Catalog, *, warehouse: WarehouseResource | None = None) -> dg.SensorDefinition:
+def events_sensor(catalog: Catalog) -> dg.SensorDefinition:
     has_work = bool(catalog.actions or catalog.notifications)
 
     @dg.sensor(name=EVENTS_SENSOR, job_name=ACTIONS_JOB, minimum_interval_seconds=30,
@@ -84,7 +84,7 @@ def events_sensor(catalog: Catalog, *, warehouse: WarehouseResource | None = Non
         after = int(context.cursor or 0)
         requests: list[dg.RunRequest] = []
         observations: list[dg.AssetObservation] = []
-        with connect((warehouse or WarehouseResource()).url(), autocommit=True) as conn:
+        with connect(WarehouseResource().url(), autocommit=True) as conn:
             events = events_after(conn, after)
             for event in events:
                 actions, notify = new_work(conn, catalog, event)
