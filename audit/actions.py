@@ -11,9 +11,10 @@ from secret_store.redact import redact, redact_optional
 
 def claim_action(conn: psycopg.Connection, *, event_id: int, action: str, action_type: str,
                  dagster_run_id: str) -> int | None:
-    """The action run's id if this caller may run `action` for the event now; None when it already ran (or is
-    running in another live run). A row left 'running' by a run that is gone (a crash) is taken over: the
-    run queue runs one platform run at a time, so the other run is not alive."""
+    """The action run's id if this caller may run `action` for the event now; None when it already succeeded
+    (or is running in this run). A failed one is run again (the operator re-executes its run once the cause is
+    fixed: the same row, so still one row per event and action), and a row left 'running' by a run that is gone
+    (a crash) is taken over: the run queue runs one platform run at a time, so the other run is not alive."""
     with conn.transaction():
         row = conn.execute(
             "insert into audit.action_run (event_id, action, action_type, status, dagster_run_id)"
@@ -23,8 +24,9 @@ def claim_action(conn: psycopg.Connection, *, event_id: int, action: str, action
         if row:
             return int(row[0])
         row = conn.execute(
-            "update audit.action_run set dagster_run_id = %s, started_at = clock_timestamp()"
-            " where event_id = %s and action = %s and status = 'running' and dagster_run_id <> %s"
+            "update audit.action_run set status = 'running', dagster_run_id = %s, started_at = clock_timestamp(),"
+            " ended_at = null, message = null where event_id = %s and action = %s"
+            " and (status = 'failed' or (status = 'running' and dagster_run_id <> %s))"
             " returning action_run_id",
             (dagster_run_id, event_id, action, dagster_run_id),
         ).fetchone()

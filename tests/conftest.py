@@ -172,3 +172,16 @@ def webhook_sink() -> Iterator[WebhookSink]:
     """A Slack-compatible incoming webhook on loopback for the test."""
     with WebhookSink() as sink:
         yield sink
+
+
+@pytest.fixture(scope="module")
+def module_smtp_sink() -> Iterator[SmtpSink]:
+    """`smtp_sink` shared by a module's tests (an e2e module runs the pipeline once, then asserts)."""
+    with SmtpSink(password=SMTP_PASSWORD) as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
+def module_webhook_sink() -> Iterator[WebhookSink]:
+    with WebhookSink() as sink:
+        yield sink
