@@ -47,6 +47,7 @@ select '{ENTITY_LAYER}', e.status, e.system_id, e.entity, e.layer, e.batch_id, s
 from e
 left join audit.system_layer_run as s on s.system_layer_run_id = e.system_layer_run_id
 where e.status in ('succeeded', 'failed') and e.system_layer_run_id is not null
+order by e.entity_layer_run_id
 on conflict (entity_layer_run_id) do nothing
 """
 
