@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import io
 import json
 import logging
 import os
@@ -119,3 +120,36 @@ def configure_logging(*, level: int = logging.INFO) -> None:
     logger.addHandler(new)
     logger.setLevel(level)
     logger.propagate = False
+
+
+class _JsonLinesWriter(io.TextIOBase):
+    """A text stream that turns each line written to it into a `json_line` on `target`."""
+
+    def __init__(self, target: TextIO, logger: str) -> None:
+        self._target, self._logger, self._pending = target, logger, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            if line.strip():
+                self._target.write(json_line(level="INFO", logger=self._logger, message=line) + "\n")
+        self._target.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+
+@contextlib.contextmanager
+def json_stdout(logger: str) -> Iterator[None]:
+    """With JSON logs, what a tool prints to stdout inside the block (dagster-dbt re-prints dbt's log there)
+    becomes JSON lines of `logger`, with the run and batch ids; otherwise nothing changes."""
+    if not json_logs():
+        yield
+        return
+    with contextlib.redirect_stdout(_JsonLinesWriter(sys.stdout, logger)):
+        yield

@@ -17,7 +17,7 @@ from audit.events import ENTITY_LAYER, Event, events_after
 from audit.locks import transform_lock
 from metadata.catalog import Catalog
 from metadata.naming import landing_table
-from observability.logs import correlation
+from observability.logs import correlation, json_stdout
 from orchestration.instance import JOB_TAG
 from orchestration.masking import MaskedLog, masked_failures
 from orchestration.resources import SecretStoreResource, WarehouseResource
@@ -124,7 +124,7 @@ def actions_job(catalog: Catalog) -> dg.JobDefinition:
 
         def run_dbt(args: list[str]) -> None:
             with transform_lock(url, on_wait=lambda: log.warning("another dbt build is in progress: waiting")):
-                with _run_id_env(context.run.run_id):
+                with _run_id_env(context.run.run_id), json_stdout("dbt"):
                     dbt.cli(args, raise_on_error=True).wait()
 
         with masked_failures(), correlation(run_id=context.run.run_id):

@@ -22,7 +22,7 @@ from audit.batches import SystemRun
 from audit.locks import transform_lock
 from ingestion.landing import count_batch_rows
 from metadata.catalog import Catalog
-from observability.logs import correlation, set_batch
+from observability.logs import correlation, json_stdout, set_batch
 from orchestration.masking import MaskedLog, masked_failures
 from orchestration.resources import WarehouseResource
 from orchestration.run_config import TransformConfig
@@ -132,7 +132,8 @@ def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefiniti
             # Whatever started this run (CLI, UI, schedule, sensor), no other dbt build runs meanwhile.
             with transform_lock(warehouse.url(), on_wait=lambda: MaskedLog(context).warning(
                     "another run's dbt build is in progress: waiting for it to finish before building")):
-                yield from _build(context, catalog, dbt, warehouse, config)
+                with json_stdout("dbt"):
+                    yield from _build(context, catalog, dbt, warehouse, config)
             _fail_if_entities_failed(warehouse, context.run.run_id)
 
     return _dbt_layers

@@ -278,7 +278,9 @@ def test_actions_run_once_per_event_and_a_failing_one_is_recorded_and_notified(
         (b2, "broken_model", "python", "failed"),
         (b2, "refresh_gold", "dbt_build", "succeeded"), (b2, "owner_fleet_model", "python", "succeeded"),
         (b2, "batch_mail", "email", "succeeded")]
-    assert runs[0]["message"].startswith("ValueError: test_size=500 should be either positive and smaller than")
+    assert runs[0]["message"] == ("InvalidParameterError: The 'test_size' parameter of train_test_split must be a"
+                                  " float in the range (0.0, 1.0), an int in the range [1, inf) or None. Got 500.0"
+                                  " instead.")
     assert runs[1]["message"] == "dbt build --select gold"
 
 

@@ -75,3 +75,14 @@ def test_dagster_run_lines_carry_the_run_id_and_the_batch(capfd: pytest.CaptureF
     assert [(r["message"], r["batch_id"], r["step"]) for r in mine] == [("landing with token ***", "77", "land")]
     assert SECRET not in err
     set_batch(None)
+
+
+def test_what_a_tool_prints_becomes_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    from observability.logs import json_stdout
+
+    with correlation(run_id="run-9", batch_id=3), json_stdout("dbt"):
+        print("Running with dbt=1.11")
+        print(f"1 of 5 OK created model with {SECRET}\n")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["logger"], r["message"], r["run_id"], r["batch_id"]) for r in lines] == [
+        ("dbt", "Running with dbt=1.11", "run-9", "3"), ("dbt", "1 of 5 OK created model with ***", "run-9", "3")]
