@@ -432,8 +432,8 @@ def test_json_log_lines_carry_the_run_and_batch_and_no_secret(platform: Platform
     after = lines[started + 1:]
     assert after and all(r["run_id"] == run2 for r in after), after
     assert all(r["batch_id"] == str(b2) for r in after)
-    assert any(r["message"] == f"TST01: batch {b2} = delivery 2026-01-02 (batch timestamp 2026-01-02 00:00 UTC)"
-               for r in lines)
+    assert any(r["message"].strip() == f"TST01: batch {b2} = delivery 2026-01-02 (batch timestamp 2026-01-02 00:00"
+               " UTC)" for r in lines)
     dagster = [json.loads(line) for line in err.splitlines() if line.startswith('{"time"')]
     assert dagster and all(r["run_id"] == run2 for r in dagster)
     assert any(r["level"] == "ERROR" and r["step"] == "dbt_layers" for r in dagster)
