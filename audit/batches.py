@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from audit.events import SYSTEM_LAYER_EVENT_SQL
 from secret_store.redact import redact_optional
 
 LAYERS = ("landing", "quality", "bronze", "silver", "gold")
@@ -118,16 +119,17 @@ def start_layer(conn: psycopg.Connection, run: SystemRun, layer: str) -> int:
 
 
 def finish_layer(conn: psycopg.Connection, layer_run_id: int, status: str, *, message: str | None = None) -> None:
-    """Close a layer run; its entity counts are the statuses of its entity rows."""
+    """Close a layer run; its entity counts are the statuses of its entity rows. A layer that succeeded or
+    failed emits its system-layer-processed event in the same statement (audit/events.py)."""
     conn.execute(
-        "update audit.system_layer_run l set status = %s, ended_at = clock_timestamp(), message = %s,"
+        "with l as (update audit.system_layer_run l set status = %s, ended_at = clock_timestamp(), message = %s,"
         " entities_succeeded = (select count(*) from audit.entity_layer_run e"
         "   where e.system_layer_run_id = l.system_layer_run_id and e.status = 'succeeded'),"
         " entities_failed = (select count(*) from audit.entity_layer_run e"
         "   where e.system_layer_run_id = l.system_layer_run_id and e.status = 'failed'),"
         " entities_skipped = (select count(*) from audit.entity_layer_run e"
         "   where e.system_layer_run_id = l.system_layer_run_id and e.status = 'skipped')"
-        " where system_layer_run_id = %s",
+        " where system_layer_run_id = %s returning l.*) " + SYSTEM_LAYER_EVENT_SQL,
         (status, redact_optional(message), layer_run_id),
     )
 

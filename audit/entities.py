@@ -11,6 +11,7 @@ import datetime as dt
 import psycopg
 
 from audit.batches import SystemRun
+from audit.events import ENTITY_LAYER_EVENT_SQL
 from secret_store.redact import redact_optional
 
 
@@ -30,11 +31,13 @@ def record_entity(
     deleted: int = 0,
     message: str | None = None,
 ) -> None:
+    """One entity's row of a layer; a row that succeeded or failed emits its entity-layer-processed event in the
+    same statement (audit/events.py)."""
     conn.execute(
-        "insert into audit.entity_layer_run (system_layer_run_id, batch_id, batch_timestamp, system_id, entity, layer,"
-        " status, started_at, ended_at, records_in, inserted, updated, deleted, dagster_run_id, message)"
-        " values (%s, %s, %s, %s, %s, %s, %s, coalesce(%s, clock_timestamp()), clock_timestamp(),"
-        " %s, %s, %s, %s, %s, %s)",
+        "with e as (insert into audit.entity_layer_run (system_layer_run_id, batch_id, batch_timestamp, system_id,"
+        " entity, layer, status, started_at, ended_at, records_in, inserted, updated, deleted, dagster_run_id,"
+        " message) values (%s, %s, %s, %s, %s, %s, %s, coalesce(%s, clock_timestamp()), clock_timestamp(),"
+        " %s, %s, %s, %s, %s, %s) returning *) " + ENTITY_LAYER_EVENT_SQL,
         (layer_run_id, run.batch_id, run.batch_timestamp, run.system_id, entity, layer, status, started_at,
          records_in, inserted, updated, deleted, dagster_run_id, redact_optional(message)),
     )
@@ -42,10 +45,11 @@ def record_entity(
 
 def adopt_entity_rows(conn: psycopg.Connection, layer_run_id: int, run: SystemRun, layer: str,
                       dagster_run_id: str) -> None:
-    """Link entity rows written inside dbt (the silver materialization) to their layer run."""
+    """Link entity rows written inside dbt (the silver materialization) to their layer run; each emits its
+    entity-layer-processed event then, in the same statement (the materialization knows no layer run)."""
     conn.execute(
-        "update audit.entity_layer_run set system_layer_run_id = %s where system_layer_run_id is null"
-        " and dagster_run_id = %s and layer = %s and system_id = %s",
+        "with e as (update audit.entity_layer_run set system_layer_run_id = %s where system_layer_run_id is null"
+        " and dagster_run_id = %s and layer = %s and system_id = %s returning *) " + ENTITY_LAYER_EVENT_SQL,
         (layer_run_id, dagster_run_id, layer, run.system_id),
     )
 

@@ -29,6 +29,7 @@ from cli.processes import run_process_group
 from metadata.catalog import Catalog, MetadataError
 from metadata.registry import RegistryError
 from metadata.source import load_platform_catalog
+from observability.logs import configure_logging, json_line, json_logs
 from secret_store.base import SecretStoreUnavailableError
 from secret_store.redact import redact
 from warehouse.embedded import WarehouseError, open_warehouse, redact_url, state_dir
@@ -39,11 +40,18 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_WAREHOUSE, EXIT_BUSY, EXIT_ENVIRONMENT,
 
 
 def echo(message: str) -> None:
-    print(redact(message), flush=True)
+    """One line for the operator: text, or with DATAPLATFORM_LOG_FORMAT=json a JSON line (run and batch ids)."""
+    if json_logs():
+        print(json_line(level="INFO", logger="dataplatform.cli", message=message), flush=True)
+    else:
+        print(redact(message), flush=True)
 
 
 def error(message: str) -> None:
-    print(f"error: {redact(message)}", file=sys.stderr, flush=True)
+    if json_logs():
+        print(json_line(level="ERROR", logger="dataplatform.cli", message=message), file=sys.stderr, flush=True)
+    else:
+        print(f"error: {redact(message)}", file=sys.stderr, flush=True)
 
 
 def _catalog() -> Catalog:
@@ -469,6 +477,26 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """Serve the audit tables as Prometheus metrics on their own port until stopped."""
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from observability.metrics import metrics_wsgi_app
+
+    class _Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+            pass
+
+    with _warehouse() as url:
+        with make_server(args.host, args.port, metrics_wsgi_app(url), handler_class=_Quiet) as server:
+            echo(f"metrics of the audit tables on http://{args.host}:{args.port}/metrics (Ctrl-C stops)")
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                echo("metrics server stopped")
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dataplatform", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -523,6 +551,10 @@ def parser() -> argparse.ArgumentParser:
     lint_sql = sub.add_parser("lint-sql", help="sqlfluff (dbt templater) on the gold and generated dbt models")
     lint_sql.add_argument("sqlfluff_args", nargs=argparse.REMAINDER, help="passed to `sqlfluff lint`, e.g. -v")
     lint_sql.set_defaults(func=cmd_lint_sql)
+    metrics = sub.add_parser("metrics", help="serve Prometheus metrics read from the audit tables")
+    metrics.add_argument("--port", type=int, default=9108)
+    metrics.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
+    metrics.set_defaults(func=cmd_metrics)
     dev = sub.add_parser("dev", help="open the Dagster UI on the platform's warehouse")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)
@@ -546,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     private_umask()  # before anything is written: state, logs and landed files are the owner's only
     args = parser().parse_args(argv)
+    configure_logging()
     try:
         return int(args.func(args))
     except (SecretStoreUnavailableError, RegistryError) as err:

@@ -11,6 +11,7 @@ re-land leaves the batch as it was.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from psycopg import sql
 from ingestion.connectors import CursorReached, PendingLoad, connector_for
 from metadata.models import Connection, System
 from metadata.naming import landing_table
+from observability.logs import json_logs
 from warehouse.files import private_folder
 
 LANDING_SCHEMA = "landing"
@@ -127,8 +129,18 @@ def landing_pipeline(system_id: str, url: str, *, pipelines_dir: Path) -> dlt.Pi
         destination=dlt.destinations.postgres(credentials=url),
         dataset_name=LANDING_SCHEMA,
         pipelines_dir=str(pipelines_dir),
-        progress="log",
+        progress=_progress(),
     )
+
+
+def _progress() -> Any:
+    """dlt's progress lines: printed to stdout, or with JSON logs through the platform's logger (one JSON line
+    each, with the run and batch ids)."""
+    if not json_logs():
+        return "log"
+    from dlt.common.runtime.collector import LogCollector
+
+    return LogCollector(logger=logging.getLogger("dataplatform.dlt"), log_level=logging.INFO)
 
 
 def forget_run(pipeline: dlt.Pipeline, *, failed: bool = False) -> None:

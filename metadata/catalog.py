@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from string import Template
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -20,15 +21,21 @@ from pydantic import BaseModel, ValidationError
 from metadata.columns import POSITION_COLUMN, Column, bronze_columns, reserved_problem
 from metadata.entity_model import EntityModelError
 from metadata.models import (
+    ACTION_MODELS,
     CONNECTION_MODELS,
     CREDENTIAL_FIELDS,
     QUALITY_CHECK_NAMES,
     QUALITY_OPTIONS,
+    TEMPLATE_FIELDS,
     Action,
     ActionsFile,
+    Channel,
+    EmailAction,
     EntitiesFile,
     Entity,
     ExplodePattern,
+    PythonAction,
+    SmtpSettings,
     System,
     SystemsFile,
     parse_connection,
@@ -74,6 +81,8 @@ class Catalog:
     models: dict[str, type[BaseModel]] = field(default_factory=dict)
     columns: dict[str, list[Column]] = field(default_factory=dict)
     origin: str = ""  # where the declarations were read, for messages (a folder, or the registry)
+    smtp: SmtpSettings | None = None
+    notifications: list[Channel] = field(default_factory=list)
 
     def entities_of(self, system_id: str) -> list[Entity]:
         return [e for e in self.entities.values() if e.system_id == system_id]
@@ -219,13 +228,28 @@ def _validate(model: type[BaseModel], file: str, data: Any, problems: list[Probl
         for e in err.errors():
             label, rest = _object_label(data, tuple(e["loc"]))
             # Discriminated unions add the tag to the location; it is noise for a reader.
-            fields = [str(p) for p in rest if p not in ("copy", "flatten", "explode")]
+            fields = [str(p) for p in rest if p not in _UNION_TAGS]
             # A credential written in by mistake is not repeated in the message.
             shown = not isinstance(e["input"], (dict, list)) and not set(fields) & set(CREDENTIAL_FIELDS)
             value = f" (got {e['input']!r})" if shown else ""
             message = _hint(fields, e["type"]) + e["msg"] + value
+            if e["type"] in ("union_tag_invalid", "union_tag_not_found") and file == "actions.json":
+                fields, message = [*fields, "type"], _tag_hint(file, e)
             problems.append(Problem(file, label, ".".join(fields) or "-", message))
         return None
+
+
+_UNION_TAGS = ("copy", "flatten", "explode", *ACTION_MODELS, "slack", "email")
+
+
+def _tag_hint(file: str, error: Any) -> str:
+    """An unknown or missing `type` of a discriminated union: say which types exist."""
+    known = error.get("ctx", {}).get("expected_tags", "")
+    given = error.get("ctx", {}).get("tag")
+    what = "notification channel type" if error["loc"][0] == "notifications" else "action type"
+    if error["type"] == "union_tag_not_found":
+        return f"give the {what}; known: {known}"
+    return f"unknown {what} {given!r}; known: {known}"
 
 
 def _hint(fields: list[str], error_type: str) -> str:
@@ -377,14 +401,75 @@ def _derive_columns(catalog: Catalog, e: Entity, problems: list[Problem]) -> Non
     catalog.columns[e.name] = columns
 
 
-def _check_actions(catalog: Catalog, problems: list[Problem]) -> None:
+def _check_trigger(catalog: Catalog, obj: str, where: str, system: str, entity: str | None, layer: str,
+                   problems: list[Problem]) -> None:
+    f = "actions.json"
+    if system not in catalog.systems:
+        problems.append(Problem(f, obj, f"{where}.system", f"unknown system {system!r}; declare it in systems.json"))
+        return
+    if entity is None:
+        return
+    if layer == "landing":  # landing's entity rows are the system's endpoints
+        known = list(catalog.systems[system].endpoints())
+        if entity not in known:
+            problems.append(Problem(f, obj, f"{where}.entity", f"{entity!r} is not an endpoint of {system} (landing"
+                                    f" reports endpoints; has: {', '.join(known) or 'none'})"))
+        return
+    known = [e.name for e in catalog.entities_of(system)]
+    if entity not in known:
+        problems.append(Problem(f, obj, f"{where}.entity",
+                                f"unknown entity {entity!r} of {system}; known: {', '.join(known) or 'none'}"))
+
+
+def _check_actions(catalog: Catalog, store: SecretStore, problems: list[Problem]) -> None:
     f = "actions.json"
     for dup in _duplicates([a.name for a in catalog.actions]):
         problems.append(Problem(f, f"action {dup}", "name", "declared more than once; names must be unique"))
+    needs_smtp = [f"action {a.name}" for a in catalog.actions if isinstance(a, EmailAction)]
+    needs_smtp += [f"notifications[{i}]" for i, c in enumerate(catalog.notifications) if c.type == "email"]
+    if catalog.smtp is None:
+        for obj in needs_smtp:
+            problems.append(Problem(f, obj, "type", "sends email, but the file declares no `smtp` settings; add"
+                                    " {\"smtp\": {\"host\": ..., \"port\": 587, \"sender\": ...}}"))
     for a in catalog.actions:
+        obj = f"action {a.name}"
+        for i, t in enumerate(a.after):
+            _check_trigger(catalog, obj, f"after[{i}]", t.system, t.entity, t.layer, problems)
         for system_id in a.after_systems:
             if system_id not in catalog.systems:
-                problems.append(Problem(f, f"action {a.name}", "after_systems", f"unknown system {system_id!r}"))
+                problems.append(Problem(f, obj, "after_systems", f"unknown system {system_id!r}"))
+        if isinstance(a, EmailAction):
+            for where in ("subject", "body"):
+                unknown = _unknown_template_names(getattr(a, where))
+                if unknown:
+                    problems.append(Problem(f, obj, where, f"unknown template name(s) {', '.join(unknown)}; known:"
+                                            f" {', '.join(TEMPLATE_FIELDS)}"))
+        if isinstance(a, PythonAction):
+            try:
+                _import_action_class(a.class_ref)
+            except Exception as err:  # importing the class runs its module: any error there is a metadata problem
+                problems.append(Problem(f, obj, "class", f"cannot load {a.class_ref!r}: {err}"))
+    secrets = [("smtp", key) for key in secret_keys(catalog.smtp.model_dump() if catalog.smtp else {})]
+    secrets += [(f"notifications[{i}]", key) for i, c in enumerate(catalog.notifications)
+                for key in secret_keys(c.model_dump())]
+    for obj, key in secrets:
+        if not store.has(key):
+            problems.append(Problem(f, obj, "-", f"secret {key!r} is missing: {store.describe(key)}"))
+
+
+def _unknown_template_names(template: str) -> list[str]:
+    parsed = Template(template)
+    if not parsed.is_valid():
+        return ["(a '$' not followed by a name: write $name or ${name}, and $$ for '$')"]
+    return [name for name in parsed.get_identifiers() if name not in TEMPLATE_FIELDS]
+
+
+def _import_action_class(ref: str) -> type:
+    module_name, _, class_name = ref.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(cls, type) and callable(getattr(cls, "run", None))):
+        raise TypeError(f"{ref} is not a class with a run(context) method")
+    return cls
 
 
 DECLARATION_FILES: dict[str, type[BaseModel]] = {
@@ -433,7 +518,8 @@ def _build(decoded: dict[str, Any], problems: list[Problem], *, folder: Path | N
         raise MetadataError(problems)
     systems_file, entities_file, actions_file = parsed.values()
     assert systems_file and entities_file and actions_file
-    _check_systems(systems_file.systems, secrets or platform_secret_store(), problems)
+    store = secrets or platform_secret_store()
+    _check_systems(systems_file.systems, store, problems)
     for dup in _duplicates([e.name for e in entities_file.entities]):
         problems.append(
             Problem("entities.json", f"entity {dup}", "name", "declared more than once; names must be unique")
@@ -444,9 +530,11 @@ def _build(decoded: dict[str, Any], problems: list[Problem], *, folder: Path | N
         entities={e.name: e for e in entities_file.entities},
         actions=actions_file.actions,
         origin=origin,
+        smtp=actions_file.smtp,
+        notifications=actions_file.notifications,
     )
     _check_entities(catalog, problems)
-    _check_actions(catalog, problems)
+    _check_actions(catalog, store, problems)
     if problems:
         raise MetadataError(problems)
     return catalog

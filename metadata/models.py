@@ -602,14 +602,109 @@ class Entity(_Strict):
     )
 
 
-class Action(_Strict):
-    """Work to run after systems load: declared and validated; the pipeline does not run actions yet."""
+LAYERS: tuple[str, ...] = ("landing", "quality", "bronze", "silver", "gold")
+Layer = Literal["landing", "quality", "bronze", "silver", "gold"]
 
+
+class Trigger(_Strict):
+    """An event an action follows: a system's layer finished (no `entity`), or an entity finished a layer
+    (for `landing`, the entity is the system's endpoint)."""
+
+    system: SystemId
+    entity: Name | None = None
+    layer: Layer = "gold"
+
+
+class SmtpSettings(_Strict):
+    """The one mail server that email actions and email notifications send through."""
+
+    host: SecretRef | str
+    port: Annotated[int, Field(gt=0, lt=65536)] = 587
+    tls: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="'starttls' (port 587), 'ssl' (implicit TLS, port 465) or 'none'")
+    username: SecretRef | str | None = None
+    password: SecretRef | None = Field(default=None, description="a secret reference, never the password itself")
+    sender: Annotated[str, StringConstraints(min_length=3)] = Field(description="the From: address")
+
+
+class SlackChannel(_Strict):
+    """A Slack-compatible incoming webhook: the URL is itself the credential, so it must be a secret."""
+
+    type: Literal["slack"]
+    webhook_url: SecretRef
+
+
+class EmailChannel(_Strict):
+    """Email to the operator, through the file's `smtp` settings."""
+
+    type: Literal["email"]
+    to: list[Annotated[str, StringConstraints(min_length=3)]] = Field(min_length=1)
+
+
+Channel = Annotated[SlackChannel | EmailChannel, Field(discriminator="type")]
+
+
+class _ActionBase(_Strict):
     name: Name
     description: str
+    after: list[Trigger] = Field(default_factory=list, description="the events this action follows")
+    after_systems: list[SystemId] = Field(
+        default_factory=list, description="shorthand: after each of these systems' gold layer")
+    on: Literal["success", "failure"] = Field(
+        default="success", description="'success': when a followed event succeeded; 'failure': when it failed (with"
+        " no `after`, any failure)")
+
+    def triggers(self) -> list[Trigger]:
+        return [*self.after, *(Trigger(system=s, layer="gold") for s in self.after_systems)]
+
+    @model_validator(mode="after")
+    def _follows_something(self) -> _ActionBase:
+        if self.on == "success" and not self.triggers():
+            raise ValueError("give `after` (or `after_systems`): which events this action follows")
+        return self
+
+
+class DbtBuildAction(_ActionBase):
+    """`dbt build --select <select>` on the platform's project, as the platform runs dbt."""
+
     type: Literal["dbt_build"]
     select: Annotated[str, StringConstraints(min_length=1)] = Field(description="dbt selector")
-    after_systems: list[SystemId] = Field(default_factory=list)
+
+
+# The names an email template may use: an event's fields (audit/events.py Event), its batch's summary
+# (audit.events.batch_summary) and the action's name. tests/unit/test_actions_metadata.py keeps them in step.
+TEMPLATE_FIELDS: tuple[str, ...] = (
+    "event_id", "kind", "status", "system_id", "entity", "layer", "batch_id", "system_run_id", "dagster_run_id",
+    "records_in", "inserted", "updated", "deleted", "entities_succeeded", "entities_failed", "entities_skipped",
+    "message", "created_at", "source_ref", "batch_timestamp", "batch_status", "batch_message", "batch_summary",
+    "action",
+)
+
+
+class EmailAction(_ActionBase):
+    """A mail through the file's `smtp` settings; subject and body are string.Template texts over the
+    event's fields and its batch's summary (`$system_id`, `$batch_id`, `$batch_summary`, ...)."""
+
+    type: Literal["email"]
+    to: list[Annotated[str, StringConstraints(min_length=3)]] = Field(min_length=1)
+    subject: Annotated[str, StringConstraints(min_length=1)]
+    body: Annotated[str, StringConstraints(min_length=1)]
+
+
+class PythonAction(_ActionBase):
+    """Custom work: a class `module:Class` whose `run(context)` is called (see actions/python.py)."""
+
+    type: Literal["python"]
+    class_ref: Annotated[str, StringConstraints(pattern=MODEL_REF_PATTERN)] = Field(
+        alias="class", description="'module:Class' of a class with a `run(context)` method")
+    settings: dict[str, Any] = Field(default_factory=dict, description="handed to the class as context.settings")
+
+
+# An action's settings, by its `type` (the discriminator); the runner of each type is registered in actions/.
+Action = Annotated[DbtBuildAction | EmailAction | PythonAction, Field(discriminator="type")]
+ACTION_MODELS: dict[str, type[BaseModel]] = {
+    get_args(model.model_fields["type"].annotation)[0]: model for model in get_args(get_args(Action)[0])
+}
 
 
 class SystemsFile(_Strict):
@@ -621,4 +716,6 @@ class EntitiesFile(_Strict):
 
 
 class ActionsFile(_Strict):
+    smtp: SmtpSettings | None = Field(default=None, description="mail server of email actions and notifications")
+    notifications: list[Channel] = Field(default_factory=list, description="where failures are notified")
     actions: list[Action] = Field(default_factory=list)

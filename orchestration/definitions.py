@@ -17,12 +17,15 @@ from dagster_dlt import DagsterDltResource
 
 from metadata.catalog import Catalog
 from metadata.source import load_platform_catalog
+from observability.logs import json_logs
+from orchestration.actions import actions_job, events_sensor
 from orchestration.assets.landing import landing_assets, landing_op_name
 from orchestration.assets.quality import quality_checks
 from orchestration.assets.transform import transform_assets
 from orchestration.dbt_project import dbt_project
 from orchestration.executor import platform_executor
 from orchestration.instance import JOB_TAG
+from orchestration.log_format import json_lines_logger
 from orchestration.resources import SecretStoreResource, WarehouseResource
 from orchestration.triggers import triggers
 from warehouse.connection import export_configured_warehouse
@@ -59,9 +62,11 @@ def build_definitions(catalog: Catalog) -> dg.Definitions:
     return dg.Definitions(
         assets=[*landing, transform_assets(catalog, project)],
         asset_checks=quality_checks(catalog),
-        jobs=[run_all, *system_jobs.values()],
+        jobs=[run_all, *system_jobs.values(), actions_job(catalog)],
         schedules=schedules,
-        sensors=sensors,
+        sensors=[*sensors, events_sensor(catalog)],
+        # DATAPLATFORM_LOG_FORMAT=json: every job's console logger writes the platform's JSON lines.
+        loggers={"console": json_lines_logger} if json_logs() else None,
         resources={
             "dlt": DagsterDltResource(),
             "dbt": DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE),

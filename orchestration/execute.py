@@ -20,6 +20,7 @@ import dagster as dg
 from audit import batches
 from audit.entities import blocked_entities, failed_entities, fix_hint, gate_behind_entities, notes
 from audit.locks import SystemBusyError, run_locks
+from observability.logs import set_batch, set_run
 from orchestration.definitions import (
     RUN_ALL_JOB,
     landing_op_name,
@@ -74,6 +75,8 @@ def _execute(job_name: str, *, system_ids: list[str], run_config: dict[str, Any]
     url = warehouse_url()
     try:
         with run_locks(url, system_ids):
+            set_run(None)
+            set_batch(None)
             echo(f"running job {job_name}{label}...")
             started = dt.datetime.now()
             result = _run_job(job_name, asset_selection=asset_selection,
@@ -81,6 +84,7 @@ def _execute(job_name: str, *, system_ids: list[str], run_config: dict[str, Any]
     except SystemBusyError as busy:
         echo(f"skipped: another run of {busy} is in progress; run again when it has finished (`dataplatform status`)")
         return RunOutcome(False, None, [], [], busy=str(busy).split(", "))
+    set_run(result.run_id)  # the lines about this run carry its id (and its batch's, when it has one)
     failed = [e.step_key for e in result.events if e.is_step_failure and e.step_key]
     for event in result.events:
         if event.is_step_success or event.is_step_failure:
@@ -88,6 +92,7 @@ def _execute(job_name: str, *, system_ids: list[str], run_config: dict[str, Any]
     with connect(url, autocommit=True) as conn:
         batches.close_unfinished(conn, result.run_id, succeeded=result.success, failed_steps=failed)
         runs = batches.system_runs_of(conn, result.run_id)
+        set_batch(runs[0].batch_id if len(runs) == 1 else None)
         statuses = {r.system_run_id: batches.system_run_status(conn, r) for r in runs}
         entity_failures = failed_entities(conn, result.run_id)
         for layer, entity, message in notes(conn, result.run_id):

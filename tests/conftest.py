@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,117 @@ def fresh_warehouse(tmp_path: Path, warehouse: str) -> Iterator[str]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+# ------------------------------------------------------------------------------------------- notification sinks
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SmtpSink:
+    """A real SMTP server on loopback (aiosmtpd) that keeps every message it accepts; it accepts the login
+    `platform` / `password` (AUTH without TLS: loopback only) and also mail without a login."""
+
+    def __init__(self, *, password: str) -> None:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        self.messages: list[Any] = []
+        self.logins: list[str] = []
+        self.port = free_port()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's
+                from email import message_from_bytes, policy
+
+                sink.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+                return "250 OK"
+
+        def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+            ok = isinstance(data, LoginPassword) and data.login == b"platform" and data.password == password.encode()
+            if ok:
+                sink.logins.append(data.login.decode())
+            return AuthResult(success=ok)
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, authenticator=authenticate,
+                                     auth_require_tls=False)
+
+    def __enter__(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+
+class WebhookSink:
+    """A Slack-compatible incoming webhook on loopback: keeps each POST's path and JSON body; answers `status`."""
+
+    def __init__(self, *, status: int = 200) -> None:
+        import http.server
+        import json as json_module
+        import threading
+
+        self.posts: list[tuple[str, Any]] = []
+        self.status = status
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                sink.posts.append((self.path, json_module.loads(body)))
+                self.send_response(sink.status)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/T000/B000/XXXXsecretpath"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+SMTP_PASSWORD = "smtp-Pa55-for-tests"
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server on loopback for the test; its login password is `SMTP_PASSWORD`."""
+    with SmtpSink(password=SMTP_PASSWORD) as sink:
+        yield sink
+
+
+@pytest.fixture
+def webhook_sink() -> Iterator[WebhookSink]:
+    """A Slack-compatible incoming webhook on loopback for the test."""
+    with WebhookSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
+def module_smtp_sink() -> Iterator[SmtpSink]:
+    """`smtp_sink` shared by a module's tests (an e2e module runs the pipeline once, then asserts)."""
+    with SmtpSink(password=SMTP_PASSWORD) as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
+def module_webhook_sink() -> Iterator[WebhookSink]:
+    with WebhookSink() as sink:
+        yield sink

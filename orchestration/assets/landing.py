@@ -39,6 +39,7 @@ from ingestion.landing import (
 from metadata.catalog import Catalog
 from metadata.models import Connection, System, parse_connection
 from metadata.naming import landing_table
+from observability.logs import correlation, set_batch
 from orchestration.masking import MaskedLog, masked_failures
 from orchestration.resources import SecretStoreResource, WarehouseResource
 from orchestration.run_config import LandingConfig
@@ -153,6 +154,7 @@ def _land_batch(context: dg.AssetExecutionContext, dlt: DagsterDltResource, cata
     run_id, base_dir = context.run.run_id, state_dir()
     run = batches.open_batch(conn, system_id=system.id, source_ref=pending.source_ref,
                              batch_timestamp=pending.timestamp, dagster_run_id=run_id)
+    set_batch(run.batch_id)  # every log line of the step from here on carries it
     layer = batches.start_layer(conn, run, "landing")
     MaskedLog(context).info(f"{system.id}: landing delivery {pending.source_ref} as batch {run.batch_id}")
     batch = Batch(run.batch_id, system.id, pending.source_ref, pending.timestamp, run_id, dt.datetime.now(dt.UTC))
@@ -232,7 +234,7 @@ def landing_assets(catalog: Catalog) -> list[dg.AssetsDefinition]:
             )
             def _assets(context: dg.AssetExecutionContext, dlt: DagsterDltResource, warehouse: WarehouseResource,
                         secrets: SecretStoreResource, config: LandingConfig) -> Iterator[dg.MaterializeResult]:
-                with masked_failures():
+                with masked_failures(), correlation(run_id=context.run.run_id):
                     yield from _land(context, dlt, catalog, system, warehouse, secrets, config)
 
             return _assets

@@ -22,6 +22,7 @@ from audit.batches import SystemRun
 from audit.locks import transform_lock
 from ingestion.landing import count_batch_rows
 from metadata.catalog import Catalog
+from observability.logs import correlation, json_stdout, set_batch
 from orchestration.masking import MaskedLog, masked_failures
 from orchestration.resources import WarehouseResource
 from orchestration.run_config import TransformConfig
@@ -127,11 +128,12 @@ def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefiniti
                 name="dbt_layers")
     def _dbt_layers(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
                     config: TransformConfig) -> Iterator[Any]:
-        with masked_failures():
+        with masked_failures(), correlation(run_id=context.run.run_id):
             # Whatever started this run (CLI, UI, schedule, sensor), no other dbt build runs meanwhile.
             with transform_lock(warehouse.url(), on_wait=lambda: MaskedLog(context).warning(
                     "another run's dbt build is in progress: waiting for it to finish before building")):
-                yield from _build(context, catalog, dbt, warehouse, config)
+                with json_stdout("dbt"):
+                    yield from _build(context, catalog, dbt, warehouse, config)
             _fail_if_entities_failed(warehouse, context.run.run_id)
 
     return _dbt_layers
@@ -162,6 +164,8 @@ def _build(context: dg.AssetExecutionContext, catalog: Catalog, dbt: DbtCliResou
     with warehouse.connect() as conn:
         runs = batches.system_runs_of(conn, run_id)
         batch_ids = [r.batch_id for r in runs]
+        if len(batch_ids) == 1:
+            set_batch(batch_ids[0])
         # Run-specific values reach the materializations as environment variables, not --vars:
         # changed vars make dbt re-parse the whole project, which costs more than the build.
         replay = {f"{r.system_id}.{r.entity}": r.from_batch for r in config.replay}

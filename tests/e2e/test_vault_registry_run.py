@@ -93,7 +93,7 @@ def test_a_run_reads_its_metadata_from_mongodb_and_its_secret_from_vault(
 
         code, output = cli("deploy-metadata", DATAPLATFORM_METADATA_DIR=str(declarations))
         assert code == 0, output
-        assert "as version 1: 1 system(s), 3 entity(ies), 1 action(s)" in output
+        assert "as version 1: 1 system(s), 3 entity(ies), 2 action(s)" in output
         # The run reads the registry: the declarations folder it would otherwise read does not exist.
         code, output = cli("run", DATAPLATFORM_METADATA_SOURCE="mongodb",
                            DATAPLATFORM_METADATA_DIR=str(tmp_path / "no-such-folder"))

@@ -100,7 +100,7 @@ def break_secret(env: Env) -> list[str]:
 def test_validate_bundled_metadata(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate"]) == EXIT_OK
     out, err = capsys.readouterr()
-    assert out == f"metadata in {env.metadata} is valid: 1 system(s), 3 entity(ies), 1 action(s)\n"
+    assert out == f"metadata in {env.metadata} is valid: 1 system(s), 3 entity(ies), 2 action(s)\n"
     assert err == ""
     assert env.written() == []
 
@@ -158,7 +158,7 @@ def test_validate_passes_once_the_secret_is_set(
     monkeypatch.setenv("DATAPLATFORM_SECRET_TST01_TOKEN", SECRET_VALUE)
     assert main(["validate"]) == EXIT_OK
     out, err = capsys.readouterr()
-    assert "is valid: 1 system(s), 3 entity(ies), 1 action(s)" in out
+    assert "is valid: 1 system(s), 3 entity(ies), 2 action(s)" in out
     assert SECRET_VALUE not in out + err
 
 

@@ -83,9 +83,12 @@ def test_bundled_declarations_load(store: EnvSecretStore) -> None:
     assert tst01.endpoints() == {"owners": "owners.json", "vehicles": "vehicles.json"}
     assert list(catalog.entities) == ["owner", "vehicle", "vehicle_option"]
     assert [e.name for e in catalog.entities_of("TST01")] == ["owner", "vehicle", "vehicle_option"]
-    assert [(a.name, a.type, a.select, a.after_systems) for a in catalog.actions] == [
-        ("refresh_gold", "dbt_build", "gold", ["TST01"])
+    assert [(a.name, a.type, [(t.system, t.entity, t.layer) for t in a.triggers()]) for a in catalog.actions] == [
+        ("refresh_gold", "dbt_build", [("TST01", None, "gold")]),
+        ("owner_fleet_model", "python", [("TST01", None, "gold")]),
     ]
+    assert catalog.actions[0].select == "gold"
+    assert catalog.actions[1].class_ref == "actions.examples.owner_fleet_model:OwnerFleetModel"
     assert {n: (catalog.landing_table(e), catalog.table(e)) for n, e in catalog.entities.items()} == {
         "owner": ("tst01_owners", "tst01_owner"),
         "vehicle": ("tst01_vehicles", "tst01_vehicle"),

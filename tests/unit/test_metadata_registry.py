@@ -84,7 +84,7 @@ def test_deploy_writes_one_document_per_declaration_and_a_history_version(
     with open_registry(url) as registry:
         where = registry.where
     assert capsys.readouterr().out == (
-        f"deployed metadata from {folder} to {where} as version 1: 1 system(s), 3 entity(ies), 1 action(s); "
+        f"deployed metadata from {folder} to {where} as version 1: 1 system(s), 3 entity(ies), 2 action(s); "
         "`dataplatform rollback-metadata` restores the previous version\n")
     declared = files(folder)
     assert live(url) == {
@@ -114,7 +114,7 @@ def test_the_platform_reads_what_was_deployed(url: str, folder: Path, monkeypatc
     assert exit_code(["validate"]) == EXIT_OK
     with open_registry(url) as registry:
         assert capsys.readouterr().out == (
-            f"metadata in {registry.where} (deploy 1) is valid: 1 system(s), 3 entity(ies), 1 action(s)\n")
+            f"metadata in {registry.where} (deploy 1) is valid: 1 system(s), 3 entity(ies), 2 action(s)\n")
 
 
 def test_redeploy_overwrites_and_rollback_restores_the_previous_version(

@@ -205,7 +205,7 @@ def test_validate_names_a_missing_vault_secret_by_key_and_path(
     vault.write("tst01/source_path", {"value": VALUE})
     assert exit_code(["validate"]) == EXIT_OK
     out, err = capsys.readouterr()
-    assert out == f"metadata in {validate_env} is valid: 1 system(s), 3 entity(ies), 1 action(s)\n"
+    assert out == f"metadata in {validate_env} is valid: 1 system(s), 3 entity(ies), 2 action(s)\n"
     assert VALUE not in out + err
 
 

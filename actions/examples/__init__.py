@@ -1,0 +1,1 @@
+"""Shipped examples of `python` actions (see actions/python.py for the interface)."""
