@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 from dagster_dlt import DagsterDltResource
 
 from metadata.catalog import Catalog, load_catalog
@@ -21,7 +20,7 @@ from orchestration.assets.quality import quality_checks
 from orchestration.assets.transform import transform_assets
 from orchestration.dbt_project import dbt_project
 from orchestration.instance import JOB_TAG
-from orchestration.resources import SecretStoreResource, WarehouseResource
+from orchestration.resources import PlatformDbtResource, SecretStoreResource, WarehouseResource
 from warehouse.embedded import state_dir
 from warehouse.files import secure_state_dir
 
@@ -56,7 +55,7 @@ def build_definitions(catalog: Catalog) -> dg.Definitions:
         jobs=jobs,
         resources={
             "dlt": DagsterDltResource(),
-            "dbt": DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE),
+            "dbt": PlatformDbtResource(project_dir=project, dbt_executable=DBT_EXECUTABLE),
             "warehouse": WarehouseResource(),
             "secrets": SecretStoreResource(),
         },

@@ -3,6 +3,9 @@
 One `dbt build` runs the selected models with their data and unit tests. For every batch this
 Dagster run landed, each layer gets its audit rows: bronze and gold counts are measured here after
 dbt; silver's come from the scd2_history materialization itself (it counts inside its transaction).
+
+A run that landed nothing and finds nothing for dbt to do (audit/builds.py says when) does not start dbt
+at all: no model, no test, no materialization; the step says why in its log.
 """
 
 
@@ -17,9 +20,10 @@ import psycopg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 from psycopg import sql
 
-from audit import batches, entities
+from audit import batches, builds, entities
 from audit.batches import SystemRun
 from audit.locks import transform_lock
+from codegen.dbt_parse import parsed_project_hash
 from ingestion.landing import count_batch_rows
 from metadata.catalog import Catalog
 from orchestration.masking import MaskedLog, masked_failures
@@ -123,6 +127,8 @@ def _audit_layers(conn: psycopg.Connection, catalog: Catalog, runs: list[SystemR
 
 
 def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefinition:
+    project_hash = parsed_project_hash(project.project_dir) or "unknown"  # what this manifest was parsed from
+
     @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=LayerTranslator(),
                 name="dbt_layers")
     def _dbt_layers(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
@@ -131,7 +137,7 @@ def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefiniti
             # Whatever started this run (CLI, UI, schedule, sensor), no other dbt build runs meanwhile.
             with transform_lock(warehouse.url(), on_wait=lambda: MaskedLog(context).warning(
                     "another run's dbt build is in progress: waiting for it to finish before building")):
-                yield from _build(context, catalog, dbt, warehouse, config)
+                yield from _build(context, catalog, dbt, warehouse, config, project_hash)
             _fail_if_entities_failed(warehouse, context.run.run_id)
 
     return _dbt_layers
@@ -155,16 +161,42 @@ def _fail_if_entities_failed(warehouse: WarehouseResource, run_id: str) -> None:
     )
 
 
+def _landing_driven(context: dg.AssetExecutionContext) -> bool:
+    """Whether this run was started to land and build (a platform job, "Materialize all"), not to build chosen
+    dbt assets (the UI's materialize of a silver or gold asset, a replay): those are always built."""
+    selection = context.run.asset_selection  # None or empty: the whole job
+    return not selection or any(key.path[0] == "landing" for key in selection)
+
+
+def _nothing_to_build(context: dg.AssetExecutionContext, conn: psycopg.Connection, catalog: Catalog,
+                      config: TransformConfig, project_hash: str) -> str | None:
+    """Why dbt has nothing to do in this run (see audit/builds.py), or None when it must build."""
+    if config.replay or not _landing_driven(context):
+        return None
+    if not builds.last_build_was_clean(conn, project_hash):
+        return None
+    tables = {key.path[-1] for key in context.selected_asset_keys if key.path[0] in ("bronze", "silver")}
+    selected = [(e.system_id, e.name) for e in catalog.entities.values() if catalog.table(e) in tables]
+    if builds.pending_entity_batches(conn, selected):
+        return None
+    return ("nothing landed in this run, no batch waits for bronze or silver, and the last dbt build of this"
+            " project was clean: dbt not started, nothing materialized")
+
+
 def _build(context: dg.AssetExecutionContext, catalog: Catalog, dbt: DbtCliResource, warehouse: WarehouseResource,
-           config: TransformConfig) -> Iterator[Any]:
+           config: TransformConfig, project_hash: str) -> Iterator[Any]:
     """dbt build of the selected models, their events handed on to Dagster, then the layers' audit rows."""
     run_id = context.run.run_id
     with warehouse.connect() as conn:
         runs = batches.system_runs_of(conn, run_id)
         batch_ids = [r.batch_id for r in runs]
+        if not runs and (reason := _nothing_to_build(context, conn, catalog, config, project_hash)):
+            MaskedLog(context).info(reason)
+            return
         # Run-specific values reach the materializations as environment variables, not --vars:
         # changed vars make dbt re-parse the whole project, which costs more than the build.
         replay = {f"{r.system_id}.{r.entity}": r.from_batch for r in config.replay}
+        build_id = builds.start_build(conn, dagster_run_id=run_id, project_hash=project_hash)
         with _environment(DATAPLATFORM_RUN_ID=run_id, DATAPLATFORM_REPLAY=json.dumps(replay)):
             invocation = dbt.cli(["build", "--exclude", "resource_type:unit_test"], context=context,
                                  raise_on_error=False)
@@ -177,9 +209,16 @@ def _build(context: dg.AssetExecutionContext, catalog: Catalog, dbt: DbtCliResou
                                              "batch_ids": json.dumps(batch_ids)})
             yield event
         failed = _failed_models(invocation)
+        builds.finish_build(conn, build_id, clean=_clean(invocation) and not failed)
         _audit_layers(conn, catalog, runs, run_id, succeeded, failed)
         if failed:
             raise dg.Failure(f"dbt build failed for: {', '.join(sorted(failed))}; see the dbt log in this step")
+
+
+def _clean(invocation: Any) -> bool:
+    """Every node of the build succeeded (no error, no failed or skipped test or model)."""
+    results = invocation.get_artifact("run_results.json").get("results", [])
+    return all(r.get("status") in ("success", "pass", "warn") for r in results)
 
 
 def _failed_models(invocation: Any) -> dict[str, str]:
