@@ -117,6 +117,8 @@ def size_table(size: int, data: dict[str, Any]) -> str:
             f"{data['day2_changed_vehicle_keys']:,} vehicle keys changed ({data['day2_changed_share']:.2%})")
     lines = [head, f"{'stage':<28}{'seconds':>10}{'records/s':>12}{'x COPY':>9}{'x peer':>9}{'peak MiB':>10}"]
     for key in STAGE_KEYS:
+        if key not in data["stages"]:  # a workload left out (day N with --history-days below 3)
+            continue
         f = data["stages"][key]
         lines.append(f"{label(key):<28}{_num(f['seconds'], '10.2f')}{_num(f.get('records_per_s'), '12,.0f')}"
                      f"{_num(f.get('x_copy'), '9.2f')}{_num(f.get('x_peer'), '9.2f')}"
@@ -131,7 +133,10 @@ def matrix(sizes: dict[str, dict[str, Any]]) -> str:
     keys = sorted(sizes, key=int)
     lines = [f"{'seconds':<28}" + "".join(f"{int(k):>14,}" for k in keys)]
     for key in STAGE_KEYS:
-        lines.append(f"{label(key):<28}" + "".join(_num(sizes[k]["stages"][key]["seconds"], "14.2f") for k in keys))
+        if not any(key in sizes[k]["stages"] for k in keys):
+            continue
+        lines.append(f"{label(key):<28}" + "".join(
+            _num(sizes[k]["stages"].get(key, {}).get("seconds"), "14.2f") for k in keys))
     lines.append(f"{'peak MiB (pipeline)':<28}" + "".join(f"{sizes[k]['peak_mib']:>14.0f}" for k in keys))
     return "\n".join(lines)
 
