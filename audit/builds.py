@@ -5,7 +5,8 @@ transaction, every test) to change nothing. It may skip it only when all of thes
 the warehouse, not of this process:
 - the last build was clean (every selected model built, every test passed), so gold is not stale;
 - it built the same dbt project (same hash of models, macros and tests), so no model is new or changed;
-- no entity it builds has a batch waiting for silver (`pending_entity_batches`).
+- no entity it builds has a batch waiting for silver (`pending_entity_batches`);
+- every table it builds exists (`missing_relations`: one dropped by hand is built again).
 """
 
 from __future__ import annotations
@@ -64,3 +65,13 @@ def pending_entity_batches(conn: psycopg.Connection, entities: list[tuple[str, s
         " order by 1, 2, 3",
         ([s for s, _ in entities], [e for _, e in entities]),
     ).fetchall()]
+
+
+def missing_relations(conn: psycopg.Connection, relations: list[str]) -> list[str]:
+    """Those of the `schema.table` names that do not exist in the warehouse."""
+    if not relations:
+        return []
+    return [str(name) for (name,) in conn.execute(
+        "select r.name from unnest(%s::text[]) as r (name)"
+        " where to_regclass(format('%%I.%%I', split_part(r.name, '.', 1), split_part(r.name, '.', 2))) is null",
+        (relations,)).fetchall()]

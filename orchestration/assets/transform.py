@@ -206,6 +206,9 @@ def _nothing_to_build(context: dg.AssetExecutionContext, conn: psycopg.Connectio
         return None
     if builds.pending_entity_batches(conn, _selected_entities(context, catalog)):
         return None
+    relations = [".".join(key.path) for key in context.selected_asset_keys if len(key.path) == 2]
+    if builds.missing_relations(conn, relations):  # say, a table dropped by hand: dbt builds it again
+        return None
     return ("nothing landed in this run, no batch waits for bronze or silver, and the last dbt build of this"
             " project was clean: dbt not started, nothing materialized")
 

@@ -1,5 +1,6 @@
 """A run that lands nothing and finds nothing waiting does not start dbt (audit/builds.py): no build row,
-no materialization of a dbt asset, silver as it was; a build that did not finish clean is built again."""
+no materialization of a dbt asset, silver as it was; a build that did not finish clean, or a table dropped
+by hand, is built again."""
 
 from __future__ import annotations
 
@@ -73,3 +74,13 @@ def test_a_run_with_nothing_to_build_starts_no_dbt(fresh_warehouse: str) -> None
     # Nothing reached silver in that build: its assets are observed, not materialized, and silver is as it was.
     assert ("silver", "tst01_vehicle") not in _materialized(third.dagster_run_id)
     assert _silver(url) == silver
+
+    # A table dropped by hand is built again by the next run, nothing new or not.
+    gold = _rows(url, "select * from gold.owner_vehicles order by owner_id")
+    assert gold
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("drop table gold.owner_vehicles")
+    fourth = _run()
+    assert fourth.success, fourth.failed_steps
+    assert ("gold", "owner_vehicles") in _materialized(fourth.dagster_run_id)
+    assert _rows(url, "select * from gold.owner_vehicles order by owner_id") == gold
