@@ -62,6 +62,13 @@ def has_entity_row(conn: psycopg.Connection, run: SystemRun, entity: str, layer:
     ).fetchone()[0]
 
 
+def silver_applied_in_run(conn: psycopg.Connection, dagster_run_id: str) -> set[tuple[str, str]]:
+    """(system, entity) of every entity whose silver applied a batch in this Dagster run."""
+    return {(str(s), str(e)) for s, e in conn.execute(
+        "select distinct system_id, entity from audit.entity_layer_run"
+        " where layer = 'silver' and status = 'succeeded' and dagster_run_id = %s", (dagster_run_id,)).fetchall()}
+
+
 def gate_results(conn: psycopg.Connection, run: SystemRun) -> dict[str, str]:
     """The quality gate's latest word on each entity of a batch (the contract bronze and silver follow)."""
     rows = conn.execute(

@@ -95,11 +95,12 @@ def run_child(task: str, params: dict[str, Any], *, env: dict[str, str], run_dir
     return json.loads(result_file.read_text()), peak.mib, wall
 
 
-def _figure(seconds: float, records: int, *, copy: float | None, peer: float | None,
+def _figure(seconds: float | None, records: int, *, copy: float | None, peer: float | None,
             peak_mib: float | None = None) -> dict[str, Any]:
+    """One stage's figures; seconds None: the stage did not run (a re-run whose dbt step had nothing to build)."""
     return {"seconds": seconds, "records": records, "records_per_s": records / seconds if records and seconds else None,
-            "x_copy": seconds / copy if copy else None, "x_peer": seconds / peer if peer else None,
-            "peak_mib": peak_mib}
+            "x_copy": seconds / copy if copy and seconds is not None else None,
+            "x_peer": seconds / peer if peer and seconds is not None else None, "peak_mib": peak_mib}
 
 
 def pipeline_stages(run: dict[str, Any], records: int, *, copy: float, peer: float, peak_mib: float,
@@ -108,8 +109,10 @@ def pipeline_stages(run: dict[str, Any], records: int, *, copy: float, peer: flo
     if not run["success"]:
         raise BenchError(f"{phase}: the pipeline run failed (steps {run['failed_steps']}); see its log")
     steps, dbt = run["steps"], run["dbt"]
-    if dbt is None:
+    if dbt is None and run["batches"]:
         raise BenchError(f"{phase}: no dbt run_results.json for Dagster run {run['dagster_run_id']}")
+    if dbt is None:  # nothing landed and nothing waiting: the dbt step did not start dbt (its time is dbt other)
+        dbt = {"layers": {k: None for k in ("bronze", "silver", "gold", "dbt tests")}, "any_node_running": 0.0}
 
     def step(prefix: str) -> float:
         found = [v for k, v in steps.items() if k == prefix or k.startswith(prefix + "_")]
@@ -117,16 +120,18 @@ def pipeline_stages(run: dict[str, Any], records: int, *, copy: float, peer: flo
             raise BenchError(f"{phase}: expected one Dagster step {prefix}*, found {sorted(steps)}")
         return float(found[0])
 
+    ran = dbt.get("layer_node_sum", {})  # a layer with no node in this run (the delta system has no gold): None
     seconds = {"landing": step("landing"), "quality": step("quality"),
-               **{k: dbt["layers"][k] for k in ("bronze", "silver", "gold")},
-               "dbt_tests": dbt["layers"]["dbt tests"], "dbt_other": step("dbt_layers") - dbt["any_node_running"],
+               **{k: dbt["layers"][k] if k in ran else None for k in ("bronze", "silver", "gold")},
+               "dbt_tests": dbt["layers"]["dbt tests"] if "dbt tests" in ran else None,
+               "dbt_other": step("dbt_layers") - dbt["any_node_running"],
                "whole_run": run["whole_seconds"], "startup": run["startup_seconds"]}
     return {key: _figure(value, records, copy=copy, peer=peer, peak_mib=peak_mib if key == "whole_run" else None)
             for key, value in seconds.items()}
 
 
 def bench_size(server_url: str, size: int, *, home: Path, change_rate: float, seed: int, keep: bool,
-               prefix: str) -> dict[str, Any]:
+               prefix: str, history_days: int) -> dict[str, Any]:
     database = f"bench_{size}"
     url = database_url(server_url, database)
     run_dir = home / "runs" / str(size)
@@ -138,8 +143,17 @@ def bench_size(server_url: str, size: int, *, home: Path, change_rate: float, se
 
     migrate(url)
     # The children connect as the platform does (the owner role, on the embedded server), not as the superuser.
+    from bench.tasks import DELTA_SYSTEM_ID, LATER_DIR, SOURCE_DIR, write_metadata
+
+    # Its own metadata (TST01 and the delta system) and so its own copy of the dbt project: the models generated
+    # from that metadata never replace the ones of the checkout, which a test or a run may be using meanwhile.
+    dbt_project = run_dir / "dbt_project"
+    shutil.copytree(REPO / "dbt_project", dbt_project,
+                    ignore=shutil.ignore_patterns("target", "logs", "generated", ".user.yml"))
     env = {**os.environ, "DATAPLATFORM_HOME": str(run_dir), "DAGSTER_HOME": str(run_dir / "dagster"),
-           "DATAPLATFORM_DATABASE_URL": platform_url(url), "PYTHONUNBUFFERED": "1"}
+           "DATAPLATFORM_DATABASE_URL": platform_url(url), "PYTHONUNBUFFERED": "1",
+           "DATAPLATFORM_METADATA_DIR": str(write_metadata(run_dir / "metadata")),
+           "DATAPLATFORM_DBT_PROJECT_DIR": str(dbt_project)}
     (run_dir / "dagster").mkdir()
 
     def child(
@@ -148,13 +162,16 @@ def bench_size(server_url: str, size: int, *, home: Path, change_rate: float, se
         return run_child(task, params or {}, env=env, run_dir=run_dir, name=name, label=f"{prefix} {label}")
 
     say(f"{prefix} size {size:,}: generating day 1 and day 2 (vehicles {size:,}, owners {max(1, size // 5):,}) ...")
-    gen, _, _ = child("generate", "generate", "generate", {"size": size, "change_rate": change_rate, "seed": seed})
-    day1, day2 = gen["days"]
+    gen, _, _ = child("generate", "generate", "generate", {"size": size, "change_rate": change_rate, "seed": seed,
+                                                           "history_days": history_days})
+    day1, day2, *later = gen["days"]
     changed = sum(v for k, v in day2["vehicle_changes"].items())
     say(f"{prefix}   generated in {gen['seconds']:.1f} s (not counted); day 2 changes {changed:,} vehicle keys "
         f"({changed / day1['vehicles']:.2%}): {day2['vehicle_changes']}")
     records = {"day1": day1["vehicles"] + day1["owners"], "day1_vehicles": day1["vehicles"],
-               "day2": day2["vehicles"] + day2["owners"], "rerun": 0}
+               "day2": day2["vehicles"] + day2["owners"], "rerun": 0,
+               "delta1": day1["delta_vehicles"], "delta2": day2["delta_vehicles"],
+               "history": later[-1]["vehicles"] + later[-1]["owners"] if later else 0}
 
     say(f"{prefix}   raw COPY ...")
     copy, copy_mib, _ = child("copy", "copy", "raw COPY")
@@ -170,10 +187,22 @@ def bench_size(server_url: str, size: int, *, home: Path, change_rate: float, se
                         peak_mib=peer_mib),
     }
     runs: dict[str, Any] = {}
-    expected = {"day1": [day1["folder"]], "day2": [day2["folder"]], "rerun": []}
+    expected = {"day1": [day1["folder"]], "day2": [day2["folder"]], "rerun": [], "delta1": [day1["folder"]],
+                "delta2": [day2["folder"]], "history": [later[-1]["folder"]] if later else []}
+    systems = {"delta1": DELTA_SYSTEM_ID, "delta2": DELTA_SYSTEM_ID}
     for phase, title in report.PHASES:
+        if phase == "history":
+            if not later:
+                continue
+            for day in later:  # days 3..N, one batch each; the last one is measured
+                os.replace(run_dir / LATER_DIR / day["folder"], run_dir / SOURCE_DIR / day["folder"])
+                if day is later[-1]:
+                    break
+                say(f"{prefix}   our pipeline, day {day['folder']} (history, not measured) ...")
+                child("pipeline", f"history-{day['folder']}", f"history {day['folder']}")
+            title = f"day {len(later) + 2} (after {len(later) + 1} batches)"
         say(f"{prefix}   our pipeline, {title} ...")
-        run, mib, wall = child("pipeline", phase, title)
+        run, mib, wall = child("pipeline", phase, title, {"system": systems[phase]} if phase in systems else None)
         landed = [b["source_ref"] for b in run["batches"]]
         if landed != expected[phase]:
             raise BenchError(f"{phase}: expected the run to land {expected[phase]}, it landed {landed}")
@@ -182,7 +211,8 @@ def bench_size(server_url: str, size: int, *, home: Path, change_rate: float, se
         stages.update({f"{phase}.{k}": v for k, v in figures.items()})
         runs[phase] = {**run, "process_wall_seconds": wall, "peak_mib": mib}
         parts = ", ".join(
-            f"{k} {figures[k]['seconds']:.1f}" for k in ("landing", "quality", "bronze", "silver", "gold")
+            f"{k} {'-' if figures[k]['seconds'] is None else format(figures[k]['seconds'], '.1f')}"
+            for k in ("landing", "quality", "bronze", "silver", "gold")
         )
         say(f"{prefix}   {title}: whole run {figures['whole_run']['seconds']:.1f} s ({parts}); "
             f"process {wall:.1f} s; peak {mib:.0f} MiB")
@@ -235,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the JSON results (default bench/results)")
     p.add_argument("--change-rate", type=float, default=0.01, help="share of keys changed on day 2 (default 0.01)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--history-days", type=int, default=10,
+                   help="deliveries of the history workload: after the other workloads, days 3..N are landed one run "
+                        "each and day N is measured (default 10; below 3 leaves the workload out)")
     p.add_argument("--keep", action="store_true", help="keep each size's database and files (for profiling)")
     args = p.parse_args(argv)
 
@@ -254,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     out_file = args.out / f"{started:%Y%m%dT%H%M%S}.json"
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"started_at": started.isoformat(timespec="seconds"), "sizes": {},
-                               "settings": {"sizes": args.sizes, "change_rate": args.change_rate, "seed": args.seed},
+                               "settings": {"sizes": args.sizes, "change_rate": args.change_rate, "seed": args.seed,
+                                            "history_days": args.history_days},
                                "stage_keys": report.STAGE_KEYS,
                                "legend": {name: what for name, what in report.legend()}}
     timer = time.monotonic()
@@ -268,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
                 began = time.monotonic()
                 prefix = f"[{i}/{len(args.sizes)}]"
                 results["sizes"][str(size)] = bench_size(server_url, size, home=home, change_rate=args.change_rate,
-                                                         seed=args.seed, keep=args.keep, prefix=prefix)
+                                                         seed=args.seed, keep=args.keep, prefix=prefix,
+                                                         history_days=args.history_days)
                 results["sizes"][str(size)]["bench_seconds"] = time.monotonic() - began
                 say(f"{prefix} size {size:,} done in {time.monotonic() - began:.0f} s")
                 out_file.write_text(json.dumps(results, indent=2, default=str))  # partial results survive a stop

@@ -22,6 +22,9 @@ from typing import Any
 SYSTEM_ID = "TST01"
 ENDPOINTS = ("owners", "vehicles")  # the endpoint files of one TST01 delivery
 SOURCE_DIR = Path("sources") / SYSTEM_ID  # under DATAPLATFORM_HOME, as metadata/declarations/systems.json says
+LATER_DIR = Path("later") / SYSTEM_ID  # days 3.. of the history, moved into SOURCE_DIR one at a time
+DELTA_SYSTEM_ID = "TSD01"  # the same vehicles as a delta entity: day 2 delivers only the changed records
+DELTA_SOURCE_DIR = Path("sources") / DELTA_SYSTEM_ID
 FLOOR_SCHEMA = "bench_floor"
 PEER_DATASET = "bench_peer"
 
@@ -43,21 +46,63 @@ def generate(params: dict[str, Any]) -> dict[str, Any]:
 
     The generator splits change_rate over its vehicle change kinds (insert, SCD1 update, SCD2 update,
     options changed, delete: change_rate/5 of the keys each), so ~change_rate of vehicle keys change.
+    Days 3..history_days go to a folder aside (LATER_DIR): bench/run.py moves each into the source folder
+    before the run that lands it, after the re-run that must find nothing new. The delta system TSD01
+    gets day 1's vehicles and, for day 2, only the vehicles that changed (new and updated; a delta delivery
+    carries no record of a deleted key).
     """
-    from ingestion.test_system.generator import simulate, write_day
+    from ingestion.test_system.generator import _json_array, simulate, write_day
 
     size, owners = int(params["size"]), max(1, int(params["size"]) // 5)
+    history = max(2, int(params.get("history_days", 2)))
     started = time.perf_counter()
     days = []
-    for day in simulate(days=2, seed=int(params.get("seed", 42)), vehicles=size, owners=owners,
-                        change_rate=float(params["change_rate"])):
-        folder = write_day(day, _home() / SOURCE_DIR)
+    for index, day in enumerate(simulate(days=history, seed=int(params.get("seed", 42)), vehicles=size, owners=owners,
+                                         change_rate=float(params["change_rate"]))):
+        target = _home() / (SOURCE_DIR if index < 2 else LATER_DIR)
+        folder = write_day(day, target)
         changes = {kind: len(keys) for kind, keys in vars(day.changes.vehicles).items()}
         owner_changes = {kind: len(keys) for kind, keys in vars(day.changes.owners).items()}
         days.append({"folder": folder.name, "vehicles": len(day.vehicles), "owners": len(day.owners),
                      "vehicle_changes": changes, "owner_changes": owner_changes,
                      "bytes": {e: (folder / f"{e}.json").stat().st_size for e in ENDPOINTS}})
+        if index < 2:  # the delta system: everything on day 1, the changed records on day 2
+            changed = set().union(*(keys for kind, keys in vars(day.changes.vehicles).items() if kind != "deleted"))
+            records = day.vehicles.values() if index == 0 else (r for k, r in day.vehicles.items() if k in changed)
+            delta_folder = _home() / DELTA_SOURCE_DIR / folder.name
+            delta_folder.mkdir(parents=True, exist_ok=True)
+            with (delta_folder / "vehicles.json").open("w", encoding="utf-8", newline="\n") as f:
+                f.writelines(_json_array(records))
+            days[-1]["delta_vehicles"] = len(day.vehicles) if index == 0 else len(changed)
     return {"seconds": time.perf_counter() - started, "days": days}
+
+
+def write_metadata(folder: Path) -> Path:
+    """The platform's declarations plus the delta system TSD01 (its vehicles as a delta entity), into `folder`
+    (the children get it as DATAPLATFORM_METADATA_DIR)."""
+    from metadata.catalog import metadata_folder
+
+    folder.mkdir(parents=True, exist_ok=True)
+    source = metadata_folder()
+    systems = json.loads((source / "systems.json").read_text())
+    entities = json.loads((source / "entities.json").read_text())
+    systems["systems"].append({
+        "id": DELTA_SYSTEM_ID, "name": "Car registry, changes only (benchmark)",
+        "description": "The vehicles of TST01 as a delta delivery: all on day 1, the changed records on day 2.",
+        "type": "json_files",
+        "connection": {"path": str(DELTA_SOURCE_DIR), "endpoints": {"vehicles": "vehicles.json"}},
+    })
+    entities["entities"].append({
+        "name": "vehicle_delta", "description": "A registered vehicle, delivered as changes only.",
+        "system_id": DELTA_SYSTEM_ID, "load_type": "delta", "landing_entity": "vehicles",
+        "bronze_pattern": {"type": "flatten"}, "model": "metadata.entity_models.tst01:Vehicle",
+        "quality": {"row_count": {"min": 1, "max": 10000000}},
+    })
+    (folder / "systems.json").write_text(json.dumps(systems, indent=2))
+    (folder / "entities.json").write_text(json.dumps(entities, indent=2))
+    if (source / "actions.json").exists():
+        (folder / "actions.json").write_text((source / "actions.json").read_text())
+    return folder
 
 
 def _json_lines(path: Path):  # type: ignore[no-untyped-def]
@@ -147,7 +192,8 @@ def peer(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def pipeline(params: dict[str, Any]) -> dict[str, Any]:
-    """One run of the platform's TST01 job, in-process, as `dataplatform run --system TST01` does it.
+    """One run of the platform's TST01 job (or params["system"]'s), in-process, as `dataplatform run --system
+    TST01` does it.
 
     start-up = from this process's start through importing and loading the Dagster definitions (which
     regenerates dbt files and parses the project if it changed); whole run = `run_job` end to end;
@@ -170,7 +216,7 @@ def pipeline(params: dict[str, Any]) -> dict[str, Any]:
 
     startup = time.time() - psutil.Process().create_time()
     run_started, started = time.time(), time.perf_counter()
-    outcome = run_job(system_id=SYSTEM_ID, echo=lambda line: print(line, flush=True))
+    outcome = run_job(system_id=params.get("system", SYSTEM_ID), echo=lambda line: print(line, flush=True))
     whole = time.perf_counter() - started
     instance = dg.DagsterInstance.get()
     kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}

@@ -12,6 +12,7 @@ command that runs dbt) rewrites them, so they never drift from metadata and are 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import yaml
@@ -21,7 +22,10 @@ from metadata.columns import BATCH_COLUMNS, LANDING_COLUMNS, SILVER_COLUMNS, Col
 from metadata.models import Entity, ExplodePattern
 from metadata.naming import dbt_model_name, landing_table
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+# DATAPLATFORM_DBT_PROJECT_DIR: a copy of the project elsewhere (the benchmark's, whose metadata adds a system),
+# so that files generated from other metadata never replace the ones a run in this checkout is using.
+DBT_PROJECT_DIR = Path(os.environ.get("DATAPLATFORM_DBT_PROJECT_DIR")
+                       or Path(__file__).resolve().parent.parent / "dbt_project")
 HEADER = "-- Generated from metadata by `dataplatform generate`: do not edit.\n"
 YAML_HEADER = "# Generated from metadata by `dataplatform generate`: do not edit.\n"
 
@@ -78,7 +82,7 @@ def _bronze(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
     list_path = pattern.list_path if isinstance(pattern, ExplodePattern) else None
     sql = (
         HEADER
-        + "{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='_batch_id',\n"
+        + "{{ config(materialized='incremental', incremental_strategy='batch_replace', unique_key='_batch_id',\n"
         + f"          alias={_jinja(catalog.table(entity))}, on_schema_change='append_new_columns',\n"
         + "          indexes=[{'columns': ['_batch_id']}, {'columns': ['_loaded_at']}]) }}\n"
         + "{{ bronze_entity(\n"

@@ -27,6 +27,12 @@ def _project_hash(project_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def parsed_project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str | None:
+    """The hash of the project as last parsed (written by `prepare`): what the manifest was built from."""
+    marker = project_dir / "target" / _HASH_FILE
+    return marker.read_text() if marker.exists() else None
+
+
 def parse(project_dir: Path = DBT_PROJECT_DIR) -> None:
     """Run `dbt parse` in-process (no database needed) and fail with dbt's own message."""
     from dbt.cli.main import dbtRunner

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 from dagster_dlt import DagsterDltResource
 
 from metadata.catalog import Catalog
@@ -26,7 +25,7 @@ from orchestration.dbt_project import dbt_project
 from orchestration.executor import platform_executor
 from orchestration.instance import JOB_TAG
 from orchestration.log_format import json_lines_logger
-from orchestration.resources import SecretStoreResource, WarehouseResource
+from orchestration.resources import PlatformDbtResource, SecretStoreResource, WarehouseResource
 from orchestration.triggers import triggers
 from warehouse.connection import export_configured_warehouse
 from warehouse.embedded import state_dir
@@ -69,7 +68,7 @@ def build_definitions(catalog: Catalog) -> dg.Definitions:
         loggers={"console": json_lines_logger} if json_logs() else None,
         resources={
             "dlt": DagsterDltResource(),
-            "dbt": DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE),
+            "dbt": PlatformDbtResource(project_dir=project, dbt_executable=DBT_EXECUTABLE),
             "warehouse": WarehouseResource(),
             "secrets": SecretStoreResource(),
         },

@@ -243,13 +243,54 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
         {% call statement('stage_' ~ batch_id) %}
             create temporary table __dp_stage on commit drop as
             select * from ({{ sql }}) as stage where stage._batch_id = {{ batch_id }};
-            create index on __dp_stage ({{ quote_identifiers(primary_key) }});
             analyze __dp_stage;
         {% endcall %}
         {% call statement('records_in_' ~ batch_id, fetch_result=True) %}
-            select count(*), {{ _content_fingerprint(content_columns, 's') }} from __dp_stage as s
+            select count(*), {{ _content_fingerprint(content_columns, 's') }},
+                   not exists (select 1 from {{ target }}) from __dp_stage as s
         {% endcall %}
         {%- set staged = load_result('records_in_' ~ batch_id)['table'].rows[0] -%}
+
+        {%- if staged[2] %}
+            {#- An empty table (the first batch): every staged key opens its first version. -#}
+            {%- set updated, deleted = 0, 0 -%}
+            {{ fault_pause('silver') }}
+            {% call statement('insert_' ~ batch_id) %}
+                insert into {{ target }} ({{ quoted_columns | join(', ') }}, valid_from, valid_to,
+                    _opened_by_batch_id, _modified_by_batch_id, _modified_by_run_id)
+                select {% for name in quoted_columns %}s.{{ name }}, {% endfor %}{{ batch_ts }}, null,
+                    {{ batch_id }}, {{ batch_id }}, {{ sql_literal(run_id) }}
+                from __dp_stage as s
+            {% endcall %}
+        {%- else %}
+        {#- One pass over the batch and the current versions finds every key that changes: new (no current
+            version), changed (SCD2 hash differs), SCD1 attributes changed, and for full loads missing (a current
+            version whose key is not in the batch). Only those keys are written, each by its key's index. -#}
+        {% call statement('delta_' ~ batch_id) %}
+            create temporary table __dp_delta on commit drop as
+            select
+                {%- for column in data_columns %}
+                {%- set name = quote_identifier(column[0]) %}
+                {% if column[0] in primary_key %}coalesce(s.{{ name }}, c.{{ name }}){% else %}s.{{ name }}{% endif %} as {{ name }},
+                {%- endfor %}
+                case when s._batch_id is null then 'missing' when c._dp_current is null then 'new'
+                     when c._scd2_hash <> s._scd2_hash then 'changed' else 'scd1' end as _dp_change
+            from __dp_stage as s
+            {{ 'full' if load_type == 'full' else 'left' }} join (
+                select {{ quote_identifiers(primary_key) }}, _scd2_hash,
+                       {%- for column in scd1_columns %} {{ quote_identifier(column) }},{% endfor %} true as _dp_current
+                from {{ target }} where valid_to is null
+            ) as c on {{ _key_match('c', 's', primary_key) }}
+            where s._batch_id is null or c._dp_current is null or c._scd2_hash <> s._scd2_hash
+            {%- if scd1_columns %}
+               or (
+                {%- for column in scd1_columns -%}c.{{ quote_identifier(column) }}{{ ", " if not loop.last }}{%- endfor -%}
+               ) is distinct from (
+                {%- for column in scd1_columns -%}s.{{ quote_identifier(column) }}{{ ", " if not loop.last }}{%- endfor -%}
+               )
+            {%- endif %};
+            analyze __dp_delta;
+        {% endcall %}
 
         {#- One UPDATE per batch: closes current versions whose SCD2 hash changed and overwrites SCD1
             attributes in every version of the key, so each touched row is counted once. -#}
@@ -258,14 +299,14 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
                 {%- for column in scd1_columns %}
                 {{ quote_identifier(column) }} = s.{{ quote_identifier(column) }},
                 {%- endfor %}
-                valid_to = case when t.valid_to is null and t._scd2_hash <> s._scd2_hash then {{ batch_ts }} else t.valid_to end,
-                _closed_by_batch_id = case when t.valid_to is null and t._scd2_hash <> s._scd2_hash
+                valid_to = case when t.valid_to is null and s._dp_change = 'changed' then {{ batch_ts }} else t.valid_to end,
+                _closed_by_batch_id = case when t.valid_to is null and s._dp_change = 'changed'
                     then {{ batch_id }} else t._closed_by_batch_id end,
                 _modified_by_batch_id = {{ batch_id }},
                 _modified_by_run_id = {{ sql_literal(run_id) }}
-            from __dp_stage as s
-            where {{ _key_match('t', 's', primary_key) }}
-              and ((t.valid_to is null and t._scd2_hash <> s._scd2_hash)
+            from __dp_delta as s
+            where {{ _key_match('t', 's', primary_key) }} and s._dp_change <> 'missing'
+              and ((t.valid_to is null and s._dp_change = 'changed')
               {%- if scd1_columns %}
                    or (
                     {%- for column in scd1_columns -%}t.{{ quote_identifier(column) }}{{ ", " if not loop.last }}{%- endfor -%}
@@ -285,8 +326,8 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
                     _closed_by_batch_id = {{ batch_id }},
                     _modified_by_batch_id = {{ batch_id }},
                     _modified_by_run_id = {{ sql_literal(run_id) }}
-                where t.valid_to is null
-                  and not exists (select 1 from __dp_stage as s where {{ _key_match('t', 's', primary_key) }})
+                from __dp_delta as s
+                where {{ _key_match('t', 's', primary_key) }} and s._dp_change = 'missing' and t.valid_to is null
             {% endcall %}
             {%- set deleted = _rows_affected('delete_' ~ batch_id) -%}
         {%- endif %}
@@ -296,10 +337,10 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
                 _opened_by_batch_id, _modified_by_batch_id, _modified_by_run_id)
             select {% for name in quoted_columns %}s.{{ name }}, {% endfor %}{{ batch_ts }}, null,
                 {{ batch_id }}, {{ batch_id }}, {{ sql_literal(run_id) }}
-            from __dp_stage as s
-            where not exists (
-                select 1 from {{ target }} as t where {{ _key_match('t', 's', primary_key) }} and t.valid_to is null)
+            from __dp_delta as s
+            where s._dp_change in ('new', 'changed')
         {% endcall %}
+        {%- endif %}
         {%- set inserted = _rows_affected('insert_' ~ batch_id) -%}
 
         {% call statement('audit_' ~ batch_id) %}
@@ -315,6 +356,7 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
                                    ~ ' and every later batch, in order') }}
                     {%- else %} null{% endif %});
             drop table __dp_stage;
+            drop table if exists __dp_delta;
         {% endcall %}
     {%- endfor %}
 

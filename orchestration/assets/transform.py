@@ -3,6 +3,9 @@
 One `dbt build` runs the selected models with their data and unit tests. For every batch this
 Dagster run landed, each layer gets its audit rows: bronze and gold counts are measured here after
 dbt; silver's come from the scd2_history materialization itself (it counts inside its transaction).
+
+A run that landed nothing and finds nothing for dbt to do (audit/builds.py says when) does not start dbt
+at all: no model, no test, no materialization; the step says why in its log.
 """
 
 
@@ -17,9 +20,10 @@ import psycopg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 from psycopg import sql
 
-from audit import batches, entities
+from audit import batches, builds, entities
 from audit.batches import SystemRun
 from audit.locks import transform_lock
+from codegen.dbt_parse import parsed_project_hash
 from ingestion.landing import count_batch_rows
 from metadata.catalog import Catalog
 from observability.logs import correlation, json_stdout, set_batch
@@ -124,6 +128,8 @@ def _audit_layers(conn: psycopg.Connection, catalog: Catalog, runs: list[SystemR
 
 
 def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefinition:
+    project_hash = parsed_project_hash(project.project_dir) or "unknown"  # what this manifest was parsed from
+
     @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=LayerTranslator(),
                 name="dbt_layers")
     def _dbt_layers(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
@@ -133,32 +139,84 @@ def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefiniti
             with transform_lock(warehouse.url(), on_wait=lambda: MaskedLog(context).warning(
                     "another run's dbt build is in progress: waiting for it to finish before building")):
                 with json_stdout("dbt"):
-                    yield from _build(context, catalog, dbt, warehouse, config)
-            _fail_if_entities_failed(warehouse, context.run.run_id)
+                    yield from _build(context, catalog, dbt, warehouse, config, project_hash)
+            _fail_if_entities_failed(warehouse, context.run.run_id, _selected_entities(context, catalog))
 
     return _dbt_layers
 
 
-def _fail_if_entities_failed(warehouse: WarehouseResource, run_id: str) -> None:
+def _selected_entities(context: dg.AssetExecutionContext, catalog: Catalog) -> list[tuple[str, str]]:
+    """(system, entity) of every entity whose bronze or silver this step builds."""
+    tables = {key.path[-1] for key in context.selected_asset_keys if key.path[0] in ("bronze", "silver")}
+    return [(e.system_id, e.name) for e in catalog.entities.values() if catalog.table(e) in tables]
+
+
+def _behind(conn: psycopg.Connection, selected: list[tuple[str, str]]) -> list[tuple[str, str, int, str]]:
+    """(system, entity, batch, what) of each selected entity that is behind its source: held back by a batch that
+    failed in bronze or silver, or with its newest batch stopped by the quality gate (as the CLI reports them)."""
+    wanted = set(selected)
+    behind = []
+    for system in sorted({s for s, _ in selected}):
+        behind += [(system, e, b, f"failed in {layer}; later batches wait behind it")
+                   for e, b, layer in entities.blocked_entities(conn, system) if (system, e) in wanted]
+        behind += [(system, e, b, "stopped by the quality gate, not applied")
+                   for e, b in entities.gate_behind_entities(conn, system) if (system, e) in wanted]
+    return behind
+
+
+def _fail_if_entities_failed(warehouse: WarehouseResource, run_id: str, selected: list[tuple[str, str]]) -> None:
     """After every healthy entity is built and materialized: fail the step (so the Dagster run) when an entity of
-    this run failed in the gate, bronze or silver, naming each with its batch. The audit rows say so already, and
-    the CLI exits 1; this makes the UI's run status agree."""
+    this run failed in the gate, bronze or silver, or an entity it builds is still behind (a batch held back, or
+    stopped by the gate, in an earlier run: the CLI exits 1 for those too), naming each with its batch and the fix.
+    The audit rows say so already; this makes the UI's run status agree with the CLI."""
     with warehouse.connect() as conn:
         failures = entities.failed_entity_batches(conn, run_id)
-    if not failures:
+        named = {(system, entity) for system, entity, *_ in failures}
+        behind = [b for b in _behind(conn, selected) if (b[0], b[1]) not in named]
+    if not failures and not behind:
         return
-    names = "; ".join(f"{system}.{entity} batch {batch} ({layer})" for system, entity, batch, layer, _ in failures)
-    raise dg.Failure(
-        description=f"{len(failures)} entity step(s) failed in this run: {names}. The other entities were built;"
-                    " each failure's reason is in this failure's metadata and in the audit tables.",
-        metadata={"failures": dg.MetadataValue.json([
-            {"system": system, "entity": entity, "batch_id": batch, "layer": layer, "message": redact(message or "")}
-            for system, entity, batch, layer, message in failures])},
-    )
+    parts = []
+    if failures:
+        names = "; ".join(f"{system}.{entity} batch {batch} ({layer})" for system, entity, batch, layer, _ in failures)
+        parts.append(f"{len(failures)} entity step(s) failed in this run: {names}. The other entities were built;"
+                     " each failure's reason is in this failure's metadata and in the audit tables.")
+    if behind:
+        names = "; ".join(f"{system}.{entity} batch {batch} ({what}): {entities.fix_hint(entity, batch)}"
+                          for system, entity, batch, what in behind)
+        parts.append(f"{len(behind)} entity(ies) behind their source: {names}.")
+    failed_rows = [{"system": system, "entity": entity, "batch_id": batch, "layer": layer,
+                    "message": redact(message or "")} for system, entity, batch, layer, message in failures]
+    behind_rows = [{"system": system, "entity": entity, "batch_id": batch, "what": what,
+                    "fix": entities.fix_hint(entity, batch)} for system, entity, batch, what in behind]
+    raise dg.Failure(description=" ".join(parts), metadata={"failures": dg.MetadataValue.json(failed_rows),
+                                                            "behind": dg.MetadataValue.json(behind_rows)})
+
+
+def _landing_driven(context: dg.AssetExecutionContext) -> bool:
+    """Whether this run was started to land and build (a platform job, "Materialize all"), not to build chosen
+    dbt assets (the UI's materialize of a silver or gold asset, a replay): those are always built."""
+    selection = context.run.asset_selection  # None or empty: the whole job
+    return not selection or any(key.path[0] == "landing" for key in selection)
+
+
+def _nothing_to_build(context: dg.AssetExecutionContext, conn: psycopg.Connection, catalog: Catalog,
+                      config: TransformConfig, project_hash: str) -> str | None:
+    """Why dbt has nothing to do in this run (see audit/builds.py), or None when it must build."""
+    if config.replay or not _landing_driven(context):
+        return None
+    if not builds.last_build_was_clean(conn, project_hash):
+        return None
+    if builds.pending_entity_batches(conn, _selected_entities(context, catalog)):
+        return None
+    relations = [".".join(key.path) for key in context.selected_asset_keys if len(key.path) == 2]
+    if builds.missing_relations(conn, relations):  # say, a table dropped by hand: dbt builds it again
+        return None
+    return ("nothing landed in this run, no batch waits for bronze or silver, and the last dbt build of this"
+            " project was clean: dbt not started, nothing materialized")
 
 
 def _build(context: dg.AssetExecutionContext, catalog: Catalog, dbt: DbtCliResource, warehouse: WarehouseResource,
-           config: TransformConfig) -> Iterator[Any]:
+           config: TransformConfig, project_hash: str) -> Iterator[Any]:
     """dbt build of the selected models, their events handed on to Dagster, then the layers' audit rows."""
     run_id = context.run.run_id
     with warehouse.connect() as conn:
@@ -166,24 +224,56 @@ def _build(context: dg.AssetExecutionContext, catalog: Catalog, dbt: DbtCliResou
         batch_ids = [r.batch_id for r in runs]
         if len(batch_ids) == 1:
             set_batch(batch_ids[0])
+        if not runs and (reason := _nothing_to_build(context, conn, catalog, config, project_hash)):
+            MaskedLog(context).info(reason)
+            return
         # Run-specific values reach the materializations as environment variables, not --vars:
         # changed vars make dbt re-parse the whole project, which costs more than the build.
         replay = {f"{r.system_id}.{r.entity}": r.from_batch for r in config.replay}
+        build_id = builds.start_build(conn, dagster_run_id=run_id, project_hash=project_hash)
         with _environment(DATAPLATFORM_RUN_ID=run_id, DATAPLATFORM_REPLAY=json.dumps(replay)):
             invocation = dbt.cli(["build", "--exclude", "resource_type:unit_test"], context=context,
                                  raise_on_error=False)
         succeeded: set[str] = set()
+        owners = {catalog.table(e): (e.system_id, e.name) for e in catalog.entities.values()}
         for event in invocation.stream():
             if isinstance(event, dg.Output):
                 key = context.asset_key_for_output(event.output_name)
                 succeeded.add(".".join(key.path))
-                event = event.with_metadata({**event.metadata, **_counts(conn, *key.path, batch_ids),
-                                             "batch_ids": json.dumps(batch_ids)})
+                counts = _counts(conn, *key.path, batch_ids)
+                if not _received_rows(conn, key, counts, run_id, owners):
+                    # An asset materializes only when it received rows: an entity the gate stopped or a held batch
+                    # keeps out (or one with nothing pending) is observed, without this run's batch ids.
+                    yield dg.AssetObservation(asset_key=key, metadata={
+                        **counts, "status": "no rows in this run (batch skipped or held for this entity, or"
+                                            " nothing to apply)"})
+                    continue
+                event = event.with_metadata({**event.metadata, **counts, "batch_ids": json.dumps(batch_ids)})
             yield event
         failed = _failed_models(invocation)
+        builds.finish_build(conn, build_id, clean=_clean(invocation) and not failed)
         _audit_layers(conn, catalog, runs, run_id, succeeded, failed)
         if failed:
             raise dg.Failure(f"dbt build failed for: {', '.join(sorted(failed))}; see the dbt log in this step")
+
+
+def _received_rows(conn: psycopg.Connection, key: dg.AssetKey, counts: dict[str, int], run_id: str,
+                   owners: dict[str, tuple[str, str]]) -> bool:
+    """Whether a dbt asset got rows in this run: silver, a batch applied by its materialization in this run (its
+    audit row); bronze, rows of this run's batches, or of a batch its silver applied in this run (a batch that
+    waited behind a skipped one); gold, always (rebuilt from silver)."""
+    layer, table = key.path[0], key.path[-1]
+    if layer not in ("bronze", "silver") or table not in owners:
+        return True
+    if layer == "bronze" and counts.get("rows_in_batch", 0) > 0:
+        return True
+    return owners[table] in entities.silver_applied_in_run(conn, run_id)
+
+
+def _clean(invocation: Any) -> bool:
+    """Every node of the build succeeded (no error, no failed or skipped test or model)."""
+    results = invocation.get_artifact("run_results.json").get("results", [])
+    return all(r.get("status") in ("success", "pass", "warn") for r in results)
 
 
 def _failed_models(invocation: Any) -> dict[str, str]:

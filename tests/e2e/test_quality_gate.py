@@ -448,12 +448,17 @@ def test_a_failed_entity_fails_the_dagster_run_and_its_check_stays_failed(wareho
             " entities were built"), failure.description
         assert [(f["entity"], f["batch_id"], f["layer"]) for f in failure.metadata["failures"].value] == [
             ("vehicle_option", batch_id, "quality")]
-        # The healthy entities' bronze and silver were built and materialized in the failed run.
+        # The healthy entities' bronze and silver were built and materialized in the failed run; the stopped
+        # entity's were observed (dbt ran them, no row of the batch reached them), never with the batch id.
         materialized = {tuple(r.event_log_entry.dagster_event.asset_key.path) for r in instance.get_records_for_run(
             run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records}
+        observed = {tuple(r.event_log_entry.dagster_event.asset_key.path): r.event_log_entry.dagster_event
+                    for r in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_OBSERVATION).records}
         for layer in ("bronze", "silver"):
             assert {(layer, tables["owner"]), (layer, tables["vehicle"])} <= materialized, materialized
-            assert (layer, tables["vehicle_option"]) in materialized  # dbt ran it: no rows of the batch reached it
+            assert (layer, tables["vehicle_option"]) not in materialized, materialized
+            metadata = observed[(layer, tables["vehicle_option"])].event_specific_data.asset_observation.metadata
+            assert "batch_ids" not in metadata and metadata["status"].value.startswith("no rows in this run")
     bronze = {r["entity"]: r["status"] for r in rows(url, "select entity, status from audit.entity_layer_run"
                                                           " where layer = 'bronze'")}
     assert bronze == {"owner": "succeeded", "vehicle": "succeeded", "vehicle_option": "skipped"}
@@ -476,3 +481,14 @@ def test_a_failed_entity_fails_the_dagster_run_and_its_check_stays_failed(wareho
         f"nothing new landed in this run; the gate's failure of batch {batch_id} stands until that batch is applied:"
         f" quality gate failed for vehicle_option (batch {batch_id})"), standing.description
     assert checks["owner_quality_gate"].description == "nothing new landed in this run: nothing to check"
+    # The Dagster run agrees with the CLI (exit 1, the entity named): failed, naming the entity behind its source.
+    assert code == 1, output
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
+        assert instance.get_run_by_id(latest.run_id).status == dg.DagsterRunStatus.FAILURE
+        [failure] = [r.event_log_entry.dagster_event for r in instance.get_records_for_run(
+            latest.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records]
+        description = failure.event_specific_data.user_failure_data.description
+        assert description.startswith(
+            f"1 entity(ies) behind their source: TST01.vehicle_option batch {batch_id} (stopped by the quality gate,"
+            f" not applied): fix the delivery and land it again with `dataplatform run --force --batch {batch_id}`"
+        ), description

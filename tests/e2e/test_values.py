@@ -206,6 +206,9 @@ def test_history_follows_values_whatever_their_text_and_the_session_settings(war
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("update silver.val01_reading set _scd2_hash = md5(cast(row(amount, ratio) as text))")
         conn.execute("comment on column silver.val01_reading._scd2_hash is null")
+        # A real change of the rule changes the silver macro, so the dbt project's hash: the next run builds even
+        # with nothing new (audit/builds.py). Here only the table was changed: forget the builds to the same effect.
+        conn.execute("delete from audit.transform_build")
     code, output = run(url, home, metadata, {})
     # Nothing new: 0 today; 1 once a run reports an entity left behind by a failed batch (issue 11, item 8).
     assert code in (0, 1) and "Traceback" not in output, output
