@@ -37,12 +37,13 @@ def json_logs() -> bool:
 
 @contextlib.contextmanager
 def correlation(*, run_id: str | None = None, batch_id: int | str | None = None) -> Iterator[None]:
-    """Every log line written inside the block carries these ids (those not given keep their outer value)."""
+    """Every log line written inside the block carries these ids. A block for a run starts without a batch
+    (landing sets it once it has opened one); an id not given otherwise keeps its outer value."""
     tokens = []
     if run_id is not None:
         tokens.append((_run_id, _run_id.set(str(run_id))))
-    if batch_id is not None:
-        tokens.append((_batch_id, _batch_id.set(str(batch_id))))
+    if batch_id is not None or run_id is not None:
+        tokens.append((_batch_id, _batch_id.set(None if batch_id is None else str(batch_id))))
     try:
         yield
     finally:
@@ -73,7 +74,7 @@ def json_line(*, level: str, logger: str, message: str, created: float | None = 
     when = dt.datetime.fromtimestamp(created, dt.UTC) if created is not None else dt.datetime.now(dt.UTC)
     record = {"time": when.isoformat(timespec="milliseconds"), "level": level, "logger": logger,
               "message": redact(message), **current_ids(), **(extra or {})}
-    if record.get("run_id") is None and extra and extra.get("dagster_run_id"):
+    if extra and extra.get("dagster_run_id"):  # a Dagster record names its own run: that is the truth
         record["run_id"] = extra["dagster_run_id"]
     return json.dumps(record, default=str)
 

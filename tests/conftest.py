@@ -30,6 +30,23 @@ def platform_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ[key] = value
 
 
+@pytest.fixture(scope="module", autouse=True)
+def bundled_dbt_files(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each end-to-end module, the dbt project's generated files follow the bundled declarations again.
+
+    A module that runs the CLI with declarations of its own (a REST, files or hostile test system) leaves the
+    generated models following them; a later module's in-process run builds from definitions made from the
+    bundled declarations, and dbt would build models those definitions do not know. (dbt re-parses only when
+    the files differ.)"""
+    yield
+    if "e2e" not in Path(str(request.fspath)).parts:
+        return
+    from codegen.dbt_files import generate
+    from metadata.catalog import DEFAULT_FOLDER, load_catalog
+
+    generate(load_catalog(DEFAULT_FOLDER))
+
+
 @pytest.fixture(scope="session")
 def warehouse(platform_home: Path) -> Iterator[str]:
     """A migrated embedded PostgreSQL for the whole session, stopped at the end."""

@@ -40,6 +40,9 @@ SECRET_ENV = {"DATAPLATFORM_SECRET_RST01_API_KEY": API_KEY}
 class _Secrets:
     """The secrets the test's CLI runs get (SECRET_ENV), as a secret store."""
 
+    def key_problem(self, key: str) -> str | None:
+        return None
+
     def has(self, key: str) -> bool:
         return key == "rst01/api_key"
 

@@ -10,7 +10,7 @@ import logging
 import dagster as dg
 import pytest
 
-from observability.logs import configure_logging, correlation, handler, json_logs, set_batch
+from observability.logs import configure_logging, correlation, handler, json_logs, set_batch, set_run
 from orchestration.log_format import json_lines_logger
 from secret_store.redact import remember_secret
 
@@ -21,6 +21,8 @@ SECRET = "tok-3f9a-very-secret"
 def json_format(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATAPLATFORM_LOG_FORMAT", "json")
     remember_secret(SECRET)
+    set_run(None)  # an in-process run of an earlier test leaves its ids in this (the test session's) context
+    set_batch(None)
 
 
 def test_platform_lines_carry_run_and_batch_and_mask_secrets() -> None:
