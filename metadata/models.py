@@ -532,7 +532,6 @@ def _projection_drops(projection: dict[str, Any], field: str) -> str | None:
 class MongoDbConnection(_Strict):
     """A MongoDB database, read with pymongo; documents land as relaxed Extended JSON."""
 
-    CREDENTIALS: ClassVar[tuple[str, ...]] = ("url",)
     type: Literal["mongodb"]
     url: Credential = Field(description="mongodb:// or mongodb+srv:// URL (user and password in it): a secret")
     database: Annotated[str, StringConstraints(min_length=1, max_length=63)] = Field(
