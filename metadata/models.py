@@ -542,11 +542,8 @@ class MongoDbConnection(_Strict):
     @field_validator("url")
     @classmethod
     def _secret_url(cls, value: Credential, info: ValidationInfo) -> Credential:
-        value = _only_a_secret_reference(value, info)
-        if isinstance(value, str) and not value.startswith(("mongodb://", "mongodb+srv://")):
-            raise ValueError("the secret's value is not a MongoDB URL; it must start with mongodb:// or "
-                             "mongodb+srv://")
-        return value
+        # The resolved value is checked by pymongo when the connector opens it (a message here would carry it).
+        return _only_a_secret_reference(value, info)
 
     @field_validator("database")
     @classmethod
