@@ -11,9 +11,12 @@ never a secret.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ from mongo_wire_server import URL_ENV, fresh_database, mongodb_server
 
 from ingestion.connectors import connector_for
 from ingestion.connectors.base import CursorReached, PendingLoad
-from ingestion.connectors.mongodb import MongoDbError, encode
+from ingestion.connectors.mongodb import MongoDbError, documents, encode
 from metadata.models import MongoDbConnection, parse_connection
 from secret_store.redact import remember_secret
 
@@ -145,11 +148,11 @@ def test_a_delta_endpoint_by_id_compares_object_ids(url: str) -> None:
 
 class _Commands(pymongo.monitoring.CommandListener):
     def __init__(self) -> None:
-        self.seen: list[tuple[str, Any]] = []
+        self.seen: list[tuple[str, Any, Any]] = []
 
     def started(self, event: pymongo.monitoring.CommandStartedEvent) -> None:  # type: ignore[override]
         if event.command_name in ("find", "getMore"):
-            self.seen.append((event.command_name, event.command.get("batchSize")))
+            self.seen.append((event.command_name, event.command.get("batchSize"), event.command.get("skip")))
 
     def succeeded(self, event: Any) -> None: ...
 
@@ -163,8 +166,8 @@ def test_reading_streams_in_server_batches_of_batch_size(url: str, monkeypatch: 
     monkeypatch.setattr(pymongo, "MongoClient", lambda *a, **k: real(*a, event_listeners=[listener], **k))
     connection = _connection(url, {"items": {"collection": "items", "batch_size": 3, "projection": {"_id": 0}}})
     assert _read(connection, "items")[0] == [{"n": n} for n in range(7)]
-    assert listener.seen[0] == ("find", 3)
-    assert [name for name, _ in listener.seen].count("getMore") >= 2  # 7 documents, 3 a batch
+    assert listener.seen[0][:2] == ("find", 3)
+    assert [name for name, _, _ in listener.seen].count("getMore") >= 2  # 7 documents, 3 a batch
 
 
 def test_a_missing_collection_is_an_error_naming_endpoint_and_collection(url: str) -> None:
@@ -230,3 +233,77 @@ def test_decimal128_lands_exactly_from_a_real_mongodb(url: str) -> None:
     _db(url).prices.insert_one({"_id": _oid(1), "price": Decimal128("1.50")})
     connection = _connection(url, {"prices": {"collection": "prices"}})
     assert _read(connection, "prices")[0] == [{"_id": {"$oid": str(_oid(1))}, "price": {"$numberDecimal": "1.50"}}]
+
+
+class _CuttableProxy:
+    """A loopback TCP proxy in front of the server whose open connections the test can cut (a lost connection
+    in the middle of a read, as a network or a failover causes it)."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        with self.lock:
+            sockets, self.sockets = self.sockets, []
+        for s in sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+def test_a_connection_lost_mid_read_is_retried_and_resumes_after_what_was_read(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _db(url).items.insert_many([{"n": n} for n in range(7)])
+    listener = _Commands()
+    real = pymongo.MongoClient
+    monkeypatch.setattr(pymongo, "MongoClient", lambda *a, **k: real(*a, event_listeners=[listener], **k))
+    parts = urlsplit(url)
+    proxy = _CuttableProxy(parts.netloc.rsplit("@", 1)[-1])
+    try:
+        through_proxy = parts._replace(netloc=f"127.0.0.1:{proxy.port}").geturl() + "?directConnection=true"
+        connection = _connection(through_proxy, {"items": {"collection": "items", "batch_size": 2,
+                                                           "projection": {"_id": 0}}})
+        read = []
+        for document in documents(connection, "items"):
+            read.append(document["n"])
+            if len(read) == 3:  # the second server batch is being read: the next getMore finds the connection gone
+                proxy.cut()
+        assert read == list(range(7))  # each once, in order
+        # The first find, its getMore cut after the batch in hand (documents 2 and 3), then a find skipping the four.
+        assert [(name, skip) for name, _, skip in listener.seen] == [
+            ("find", None), ("getMore", None), ("getMore", None), ("find", 4), ("getMore", None)]
+    finally:
+        proxy.close()
