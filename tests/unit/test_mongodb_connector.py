@@ -28,6 +28,7 @@ import pytest
 from bson import Binary, Decimal128, Int64, ObjectId
 from mongo_wire_server import URL_ENV, fresh_database, mongodb_server
 
+from cli.main import EXIT_FAILED, EXIT_OK, main
 from ingestion.connectors import connector_for
 from ingestion.connectors.base import CursorReached, PendingLoad
 from ingestion.connectors.mongodb import MongoDbError, documents, encode
@@ -307,3 +308,42 @@ def test_a_connection_lost_mid_read_is_retried_and_resumes_after_what_was_read(
             ("find", None), ("getMore", None), ("getMore", None), ("find", 4), ("getMore", None)]
     finally:
         proxy.close()
+
+
+def test_dataplatform_check_on_the_example_system(url: str, folder: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`dataplatform check MDB01` (the example's declarations, pointed at the test's database): per endpoint ok
+    or FAILED, exit 1 when one fails, the URL's password nowhere."""
+    _products(url)
+    example = Path(__file__).resolve().parents[2] / "metadata" / "examples" / "mongodb"
+    for name in ("systems", "entities"):
+        data = json.loads((folder / f"{name}.json").read_text())
+        added = json.loads((example / f"{name}.json").read_text())[name]
+        for item in added:
+            if "connection" in item:
+                item["connection"]["database"] = urlsplit(url).path.strip("/")
+                item["connection"]["retry"] = {"max_attempts": 1, "timeout": 2}
+        data[name] += added
+        (folder / f"{name}.json").write_text(json.dumps(data))
+    parts = urlsplit(url)
+    monkeypatch.setenv("DATAPLATFORM_METADATA_DIR", str(folder))
+    monkeypatch.setenv("DATAPLATFORM_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DATAPLATFORM_METADATA_SOURCE", raising=False)
+    monkeypatch.setenv("DATAPLATFORM_SECRET_MDB01_URL", f"{parts.scheme}://{parts.netloc}/")
+    code = main(["check", "MDB01"])
+    output = capsys.readouterr()
+    database = parts.path.strip("/")
+    assert (code, output.out.splitlines()) == (EXIT_FAILED, [
+        "MDB01.products: ok: answers, credentials accepted, collection 'products' exists; a first matching document "
+        "read",
+        f"MDB01.events: FAILED: mongodb endpoint events (collection 'events' of database {database!r}): the collection "
+        "does not exist (MongoDB would answer with no documents); check the endpoint's 'collection' and the "
+        "system's 'database'"])
+    _db(url).events.insert_one({"event_no": 1, "kind": "created"})
+    assert main(["check", "MDB01"]) == EXIT_OK
+    monkeypatch.setenv("DATAPLATFORM_SECRET_MDB01_URL", "mongodb://reader:pw-0815-secret@127.0.0.1:9/")
+    assert main(["check", "MDB01"]) == EXIT_FAILED
+    output = capsys.readouterr()
+    assert "MDB01.products: FAILED: mongodb endpoint products" in output.out
+    assert "pw-0815-secret" not in output.out + output.err
