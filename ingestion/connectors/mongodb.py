@@ -96,6 +96,14 @@ def _failure(connection: MongoDbConnection, endpoint: str, err: Exception, attem
     return MongoDbError(f"{where}: {type(err).__name__}: {redact(str(err))}")
 
 
+def _credentials(connection: MongoDbConnection) -> str:
+    try:
+        user = urlsplit(str(connection.url)).username
+    except ValueError:
+        user = None
+    return "credentials accepted" if user else "no credentials in the URL"
+
+
 def _backoff(connection: MongoDbConnection, attempt: int) -> None:
     limits = connection.retry
     time.sleep(min(limits.backoff_factor * 2 ** attempt, limits.max_delay) + random.uniform(0, limits.jitter))
@@ -161,7 +169,8 @@ def documents(connection: MongoDbConnection, endpoint: str, *, start: tuple[bool
     owned = client is None
     client = client or _client(connection)
     query, projection = _query(spec, start[1], start[0]), _projection(spec)
-    order = [(spec.cursor_field, 1), ("_id", 1)] if spec.load == "delta" else [("_id", 1)]
+    by_field = spec.load == "delta" and spec.cursor_field != "_id"
+    order = [(spec.cursor_field, 1), ("_id", 1)] if by_field else [("_id", 1)]
     given, attempt, checked = 0, 0, False
     try:
         while True:
@@ -264,7 +273,7 @@ class MongoDbConnector:
                     results.append(EndpointCheck(endpoint, False, redact(str(_failure(connection, endpoint, err, 1)))))
                     continue
                 what = "a first matching document read" if first is not None else "no document matches yet"
-                results.append(EndpointCheck(endpoint, True, f"answers, credentials accepted, collection "
+                results.append(EndpointCheck(endpoint, True, f"answers, {_credentials(connection)}, collection "
                                                              f"{spec.collection!r} exists; {what}"))
         return results
 

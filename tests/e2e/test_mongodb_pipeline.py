@@ -167,5 +167,5 @@ def test_a_mongodb_system_lands_extended_json_by_its_date_cursor_and_keeps_histo
 
         # `dataplatform check`: the server answers and the collection is there.
         code, output = cli(url, home, metadata, server_url, "check", "MGO01")
-        assert (code, output) == (0, "MGO01.products: ok: answers, credentials accepted, collection 'products' "
+        assert (code, output) == (0, "MGO01.products: ok: answers, no credentials in the URL, collection 'products' "
                                      "exists; a first matching document read\n")

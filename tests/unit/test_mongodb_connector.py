@@ -213,7 +213,7 @@ def test_check_says_per_endpoint_what_answers(url: str) -> None:
                                    "typo": {"collection": "prodcts"}})
     checks = connector_for("mongodb").check(connection, base_dir=Path("."))  # type: ignore[attr-defined]
     assert [(c.endpoint, c.ok) for c in checks] == [("products", True), ("empty", True), ("typo", False)]
-    assert checks[0].message == ("answers, credentials accepted, collection 'products' exists; a first matching "
+    assert checks[0].message == ("answers, no credentials in the URL, collection 'products' exists; a first matching "
                                  "document read")
     assert checks[1].message.endswith("no document matches yet")
     assert "the collection does not exist" in checks[2].message
@@ -335,8 +335,8 @@ def test_dataplatform_check_on_the_example_system(url: str, folder: Path, tmp_pa
     output = capsys.readouterr()
     database = parts.path.strip("/")
     assert (code, output.out.splitlines()) == (EXIT_FAILED, [
-        "MDB01.products: ok: answers, credentials accepted, collection 'products' exists; a first matching document "
-        "read",
+        "MDB01.products: ok: answers, no credentials in the URL, collection 'products' exists; a first matching "
+        "document read",
         f"MDB01.events: FAILED: mongodb endpoint events (collection 'events' of database {database!r}): the collection "
         "does not exist (MongoDB would answer with no documents); check the endpoint's 'collection' and the "
         "system's 'database'"])
