@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import orjson
 import pymongo
 import pymongo.errors
 from bson import json_util
@@ -147,9 +148,26 @@ def _larger(value: Any, best: Any) -> bool:
         return True
 
 
+def _bson_default(value: Any) -> Any:
+    if isinstance(value, Mapping):  # a mapping that is not a dict (SON, a DBRef's document)
+        return dict(value)
+    return json_util.default(value, json_options=MONGO_JSON)
+
+
 def encode(document: Mapping[str, Any]) -> str:
-    """A document as relaxed Extended JSON text (what lands in `payload`)."""
-    return json_util.dumps(document, json_options=MONGO_JSON, ensure_ascii=False)
+    """A document as relaxed Extended JSON text (what lands in `payload`).
+
+    orjson writes the plain JSON values (several times faster than `json_util.dumps`, which converts every
+    value in Python) and hands each BSON value (ObjectId, date, Decimal128, binary, ..., and the subclasses
+    of str and int: Code, Int64) to `json_util`'s own converter, so every value is written as
+    `json_util.dumps` writes it. The one value orjson writes differently is a non-finite double (as null,
+    where relaxed Extended JSON has `{"$numberDouble": "NaN"}`): a document whose text holds `null`
+    anywhere is therefore written by `json_util.dumps` itself."""
+    text = orjson.dumps(document, default=_bson_default,
+                        option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS)
+    if b"null" in text:
+        return json_util.dumps(document, json_options=MONGO_JSON, ensure_ascii=False)
+    return text.decode()
 
 
 def start_value(spec: MongoEndpoint, stored: str | None) -> tuple[bool, Any]:

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import pymongo
 import pymongo.monitoring
 import pytest
-from bson import Binary, Decimal128, Int64, ObjectId
+from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp, json_util
 from mongo_wire_server import URL_ENV, fresh_database, mongodb_server
 
 from cli.main import EXIT_FAILED, EXIT_OK, main
@@ -227,6 +227,25 @@ def test_decimal128_and_other_bson_types_as_relaxed_extended_json() -> None:
         "_id": {"$oid": str(_oid(1))}, "price": {"$numberDecimal": "1.50"}, "at": {"$date": "2026-01-01T00:00:00Z"},
         "n": 5, "f": 1.5, "nan": {"$numberDouble": "NaN"}, "b": {"$binary": {"base64": "AQ==", "subType": "00"}},
         "s": "é"}
+
+
+def test_the_fast_encoding_writes_every_bson_type_as_json_util_does() -> None:
+    """`encode` (orjson plus json_util's converter for BSON values) gives the same JSON as `json_util.dumps` in
+    relaxed mode, for every BSON type; a non-finite double (which orjson would write as null) included."""
+    documents = [
+        {"_id": _oid(1), "d": Decimal128("-0.000100"), "at": dt.datetime(1960, 5, 1, 12, 0, 0, 1000, tzinfo=UTC),
+         "late": dt.datetime(9999, 12, 31, tzinfo=UTC), "i64": Int64(-(2**63)), "i": 2**31, "f": -0.0, "big": 1e300,
+         "tiny": 5e-324, "b0": Binary(b"\x00\xff"), "b4": Binary(bytes(16), 4), "bytes": b"raw", "t": True,
+         "re": Regex("^a.*", "i"), "ts": Timestamp(1_700_000_000, 7), "min": MinKey(), "max": MaxKey(),
+         "code": Code("x"), "scoped": Code("y", {"z": _oid(2)}), "ref": DBRef("other", _oid(3), "db"),
+         "s": "é \u2028 \"quoted\" \\ \t", "nested": [{"a": [DAY1, {"b": Decimal128("1E+3")}]}, [], {}]},
+        {"nan": float("nan"), "inf": float("inf"), "ninf": float("-inf"), "none": None},
+        {"text": "null is a word"},
+    ]
+    for document in documents:
+        expected = json_util.dumps(document, json_options=json_util.RELAXED_JSON_OPTIONS.with_options(
+            tz_aware=True, tzinfo=UTC))
+        assert json.loads(encode(document)) == json.loads(expected)
 
 
 @pytest.mark.skipif(not REAL_MONGODB, reason=f"NX-27017 cannot store Decimal128; set {URL_ENV} to a real MongoDB")
