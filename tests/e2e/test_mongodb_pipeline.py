@@ -2,7 +2,9 @@
 MongoDB wire-protocol server started on loopback by tests/mongo_wire_server.py, or a real MongoDB when
 DATAPLATFORM_TEST_MONGODB_URL is set): landed payloads as relaxed Extended JSON by value, the cursor after each
 batch (audit.cursor and audit.batch_cursor, the largest date as Extended JSON text), the boundary document read
-again on day 2, a document changed on day 2 makes exactly one new silver version, and `dataplatform check`.
+again on day 2, a run that finds no server keeps nothing and leaves the cursor (no password anywhere), a document
+changed on day 2 makes exactly one new silver version, a forced re-land reads again from where its batch started,
+and `dataplatform check`.
 
 The test system MGO01 (tests/e2e/mongo_metadata, model in mongo_models.py) runs in a database of its own on the
 session's server.
@@ -36,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 UTC = dt.UTC
 DAY1 = dt.datetime(2026, 1, 1, tzinfo=UTC)
+PASSWORD = "pw-never-shown-4711"
 
 
 def metadata_folder(tmp_path: Path, database: str) -> Path:
@@ -123,8 +126,12 @@ def test_a_mongodb_system_lands_extended_json_by_its_date_cursor_and_keeps_histo
         (home / "dagster").mkdir(parents=True)
         server_url = f"{parts.scheme}://{parts.netloc}/"
 
-        def run(*args: str) -> tuple[int, str]:
-            return cli(url, home, metadata, server_url, "run", "--system", "MGO01", *args)
+        outputs: list[str] = []
+
+        def run(*args: str, mongodb: str = server_url) -> tuple[int, str]:
+            code, output = cli(url, home, metadata, mongodb, "run", "--system", "MGO01", *args)
+            outputs.append(output)
+            return code, output
 
         # Day 1: every active document (P9 is not), from the beginning (no cursor yet).
         day1_docs = [product(n) for n in (1, 2, 3)]
@@ -141,6 +148,18 @@ def test_a_mongodb_system_lands_extended_json_by_its_date_cursor_and_keeps_histo
         collection.replace_one({"_id": _oid(2)}, renamed)  # not $set: NX-27017 would store the date as text
         new = product(4, updated_at=dt.datetime(2026, 1, 2, 1, 30, 0, 250000, tzinfo=UTC))
         collection.insert_one(new)
+
+        # The first try finds no server (retried, then failed): nothing kept, the cursor where it was, no password.
+        code, output = run(mongodb=f"mongodb://reader:{PASSWORD}@127.0.0.1:9/")
+        assert code == 1, output
+        assert (f"mongodb endpoint products (collection 'products' of database {name!r}): no answer from the server "
+                "after 2 attempt(s) (ServerSelectionTimeoutError") in output
+        assert rows(url, "select count(*) as n from landing.mgo01_products") == [{"n": 3}]
+        assert cursors(url) == [("products", '{"$date": "2026-01-01T03:00:00Z"}', day1)]
+        failed = rows(url, "select status, message from audit.system_run where system_id = 'MGO01'"
+                           " order by system_run_id desc limit 1")[0]
+        assert failed["status"] == "failed" and "no answer from the server" in failed["message"]
+
         code, output = run()
         assert code == 0, output
         day2 = max(r["batch_id"] for r in rows(url, "select batch_id from audit.landed_batch"
@@ -164,6 +183,21 @@ def test_a_mongodb_system_lands_extended_json_by_its_date_cursor_and_keeps_histo
         ]
         assert rows(url, "select updated_at from silver.mgo01_product where sku = 'P4'") == [
             {"updated_at": {"$date": "2026-01-02T01:30:00.250Z"}}]
+
+        # A forced re-land of day 2 reads again from where day 2 started; its rows replace the old ones, silver
+        # does not change.
+        code, output = run("--force", "--batch", str(day2))
+        assert code == 0, output
+        assert landed(url, day2) == [as_landed(day1_docs[2]), as_landed(renamed), as_landed(new)]
+        assert rows(url, "select count(*) as n from landing.mgo01_products") == [{"n": 6}]
+        assert cursors(url) == [("products", '{"$date": "2026-01-02T01:30:00.250Z"}', day2)]
+        assert rows(url, "select count(*) as n from silver.mgo01_product") == [{"n": 5}]
+
+        # No password anywhere: the CLI's output, the state folder, the audit tables.
+        assert not [o for o in outputs if PASSWORD in o]
+        assert [str(p) for p in home.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()] == []
+        for table in ("system_run", "system_layer_run", "entity_layer_run", "cursor", "batch_cursor"):
+            assert PASSWORD not in json.dumps(rows(url, f"select * from audit.{table}"), default=str), table
 
         # `dataplatform check`: the server answers and the collection is there.
         code, output = cli(url, home, metadata, server_url, "check", "MGO01")
