@@ -74,9 +74,11 @@ def _client(connection: MongoDbConnection) -> pymongo.MongoClient[dict[str, Any]
         remember_secret(unquote(password))
     timeout_ms = int(connection.retry.timeout * 1000)
     try:
+        # uuidRepresentation 'unspecified' (pymongo's default, whatever the URL says): a UUID stays binary subtype
+        # 4, which lands as {"$binary": {..., "subType": "04"}} (a uuid.UUID object would be written as bare text).
         return pymongo.MongoClient(url, tz_aware=True, tzinfo=dt.UTC, appname="dataplatform", connect=False,
                                    serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
-                                   socketTimeoutMS=timeout_ms)
+                                   socketTimeoutMS=timeout_ms, uuidRepresentation="unspecified")
     except pymongo.errors.PyMongoError as err:
         raise MongoDbError(f"mongodb: the URL (secret 'url') is not usable: {redact(str(err))}") from None
 
