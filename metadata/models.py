@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import codecs
+import datetime as dt
+import json
 import re
 import zoneinfo
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
+from bson import json_util
 from croniter import croniter
 from pydantic import (
     BaseModel,
@@ -381,9 +384,179 @@ class RestApiConnection(_Strict):
     endpoints: dict[Name, RestEndpoint] = Field(min_length=1, description="endpoint name -> its request")
 
 
+# How BSON values are written as text (landed documents, cursors) and read back: relaxed Extended JSON, dates
+# in UTC.
+MONGO_JSON = json_util.RELAXED_JSON_OPTIONS.with_options(tz_aware=True, tzinfo=dt.UTC)
+# MongoDB query operators that run JavaScript on the server: never sent from metadata.
+SERVER_SIDE_JAVASCRIPT = ("$where", "$function", "$accumulator")
+
+
+def extended_json_value(value: Any) -> Any:
+    """`value` (JSON from metadata) read as MongoDB Extended JSON: `{"$date": "..."}` becomes a date,
+    `{"$oid": "..."}` an ObjectId, and so on (raises ValueError naming what is wrong)."""
+    try:
+        return json_util.loads(json.dumps(value), json_options=MONGO_JSON)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"is not valid MongoDB Extended JSON: {err}") from None
+
+
+def mongo_cursor_text(value: Any) -> str:
+    """The cursor text of a BSON value: its relaxed Extended JSON, which reads back as the same BSON value
+    (a date as a date, an ObjectId as an ObjectId)."""
+    return json_util.dumps(value, json_options=MONGO_JSON, ensure_ascii=False)
+
+
+def _javascript_in(value: Any, where: str) -> str | None:
+    """Where `value` uses an operator that runs JavaScript on the server, or None."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in SERVER_SIDE_JAVASCRIPT:
+                return f"{where}{key}"
+            found = _javascript_in(item, f"{where}{key}.")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for number, item in enumerate(value):
+            found = _javascript_in(item, f"{where}{number}.")
+            if found:
+                return found
+    return None
+
+
+def _field_path_problem(path: str) -> str | None:
+    if not path.strip() or path != path.strip():
+        return "is empty or starts or ends with a blank"
+    if any(not part or part.startswith("$") for part in path.split(".")):
+        return "is not a field path: write names joined by '.', none empty or starting with '$' (e.g. 'meta.updated')"
+    return None
+
+
+class MongoEndpoint(_Strict):
+    """One endpoint of a `mongodb` system: a collection, optionally narrowed by a filter and a projection,
+    read whole (`full`) or from where the last batch got to on `cursor_field` (`delta`)."""
+
+    collection: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
+        description="the collection's name in the system's database")
+    filter: dict[str, Any] = Field(
+        default_factory=dict, description="a MongoDB query document (Extended JSON: {\"$date\": ...} is a date)")
+    projection: dict[str, Any] | None = Field(
+        default=None, description="a MongoDB projection document ({\"field\": 1} keeps, {\"field\": 0} drops)")
+    load: Literal["full", "delta"] = Field(
+        default="full", description="full: every matching document each run; delta: from the stored cursor on")
+    cursor_field: str | None = Field(
+        default=None, description="delta: the field (dot path) whose largest value is the cursor, compared as its "
+        "BSON type (dates as dates, ObjectIds as ObjectIds)")
+    initial_cursor: Any = Field(
+        default=None, description="delta: where the first batch starts, as Extended JSON "
+        "({\"$date\": \"2026-01-01T00:00:00Z\"}, {\"$oid\": \"...\"}, a number or a string); none: the beginning")
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=1000, description="documents per round trip to the server (memory holds one batch at a time)")
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        if value != value.strip() or "$" in value or "\x00" in value or value.startswith("system."):
+            raise ValueError(f"{value!r} is not a collection name MongoDB allows to read (no '$', no NUL, no blank "
+                             "at either end, not a 'system.' collection)")
+        return value
+
+    @field_validator("filter", "projection", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"must be a JSON object (a MongoDB {info.field_name} document), not a "
+                             f"{type(value).__name__}")
+        return value
+
+    @field_validator("filter", "projection")
+    @classmethod
+    def _no_javascript(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        if value is None:
+            return value
+        found = _javascript_in(value, "")
+        if found:
+            raise ValueError(f"uses {found.rsplit('.', 1)[-1]!r} (at {found!r}), which runs JavaScript on the "
+                             "server; it is never sent from metadata: write the condition with query operators "
+                             "($expr, $regex, ...) instead")
+        extended_json_value(value)
+        return value
+
+    @field_validator("cursor_field")
+    @classmethod
+    def _cursor_path(cls, value: str | None) -> str | None:
+        if value is not None and (why := _field_path_problem(value)):
+            raise ValueError(f"{value!r} {why}")
+        return value
+
+    @model_validator(mode="after")
+    def _delta_needs_field(self) -> MongoEndpoint:
+        if self.load == "delta" and self.cursor_field is None:
+            raise ValueError("load 'delta' needs 'cursor_field': the field whose largest value is the cursor "
+                             "(e.g. \"updated_at\", or \"_id\" for ObjectIds that only grow)")
+        if self.load == "full" and (self.cursor_field is not None or self.initial_cursor is not None):
+            raise ValueError("'cursor_field' / 'initial_cursor' are given but load is 'full'; set \"load\": "
+                             "\"delta\" or remove them")
+        if self.initial_cursor is not None:
+            try:
+                extended_json_value(self.initial_cursor)
+            except ValueError as err:
+                raise ValueError(f"initial_cursor {err}") from None
+        if self.cursor_field is not None and self.projection:
+            why = _projection_drops(self.projection, self.cursor_field)
+            if why:
+                raise ValueError(f"the projection {why} the cursor field {self.cursor_field!r}, which delta reads; "
+                                 "keep it in the projection")
+        return self
+
+    def initial_cursor_text(self) -> str | None:
+        """The initial cursor as cursor text (relaxed Extended JSON), or None."""
+        if self.initial_cursor is None:
+            return None
+        return mongo_cursor_text(extended_json_value(self.initial_cursor))
+
+
+def _projection_drops(projection: dict[str, Any], field: str) -> str | None:
+    """'drops' / 'leaves out' when `projection` would not return `field`, else None."""
+    parts = field.split(".")
+    prefixes = {".".join(parts[:n]) for n in range(1, len(parts) + 1)}
+    kept = {k for k, v in projection.items() if k != "_id" and v not in (0, False)}
+    if any(k in prefixes and projection[k] in (0, False) for k in projection):
+        return "drops"
+    if field == "_id" or parts[0] == "_id":
+        return None
+    if kept and not any(k in prefixes or k.startswith(field + ".") for k in kept):
+        return "leaves out"
+    return None
+
+
+class MongoDbConnection(_Strict):
+    """A MongoDB database, read with pymongo; documents land as relaxed Extended JSON."""
+
+    type: Literal["mongodb"]
+    url: Credential = Field(description="mongodb:// or mongodb+srv:// URL (user and password in it): a secret")
+    database: Annotated[str, StringConstraints(min_length=1, max_length=63)] = Field(
+        description="the database the collections are in")
+    retry: RetryLimits = Field(default_factory=RetryLimits)
+    endpoints: dict[Name, MongoEndpoint] = Field(min_length=1, description="endpoint name -> its collection")
+
+    @field_validator("url")
+    @classmethod
+    def _secret_url(cls, value: Credential, info: ValidationInfo) -> Credential:
+        # The resolved value is checked by pymongo when the connector opens it (a message here would carry it).
+        return _only_a_secret_reference(value, info)
+
+    @field_validator("database")
+    @classmethod
+    def _database_name(cls, value: str) -> str:
+        if value != value.strip() or any(c in value for c in '/\\. "$\x00'):
+            raise ValueError(f"{value!r} is not a MongoDB database name (none of / \\ . \" $, blanks or NUL)")
+        return value
+
+
 # A system's connection, by the system's `type` (the discriminator); the connector of each type is
 # registered in ingestion/connectors. A new system type adds its model here and its connector there.
-Connection = Annotated[JsonFilesConnection | FilesConnection | RestApiConnection, Field(discriminator="type")]
+Connection = Annotated[JsonFilesConnection | FilesConnection | RestApiConnection | MongoDbConnection,
+                       Field(discriminator="type")]
 CONNECTION_MODELS: dict[str, type[BaseModel]] = {
     get_args(model.model_fields["type"].annotation)[0]: model for model in get_args(get_args(Connection)[0]) or
     (get_args(Connection)[0],)  # a union of one type is that type

@@ -5,10 +5,11 @@ from __future__ import annotations
 from ingestion.connectors.base import CheckingConnector, Connector, CursorReached, EndpointCheck, PendingLoad
 from ingestion.connectors.files import FilesConnector
 from ingestion.connectors.json_files import JsonFilesConnector
+from ingestion.connectors.mongodb import MongoDbConnector
 from ingestion.connectors.rest_api import RestApiConnector
 
 CONNECTORS: dict[str, Connector] = {"json_files": JsonFilesConnector(), "files": FilesConnector(),
-                                    "rest_api": RestApiConnector()}
+                                    "rest_api": RestApiConnector(), "mongodb": MongoDbConnector()}
 
 __all__ = ["CONNECTORS", "CheckingConnector", "Connector", "CursorReached", "EndpointCheck", "PendingLoad",
            "connector_for"]

@@ -1,0 +1,18 @@
+"""Entity model of MGO01, the test-only mongodb system of test_mongodb_pipeline.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from metadata.entity_model import EntityModel, Key
+
+
+class Product(EntityModel):
+    """A product document (relaxed Extended JSON: a date is {"$date": ...}, kept as jsonb)."""
+
+    sku: Key[str] = Field(description="The product's stock-keeping unit.")
+    name: str = Field(description="Its name; changed on day 2 for one product.")
+    stock: int = Field(description="Units in stock.")
+    updated_at: dict[str, Any] = Field(description="When it last changed ({\"$date\": ...}): the cursor field.")
