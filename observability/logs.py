@@ -37,13 +37,12 @@ def json_logs() -> bool:
 
 @contextlib.contextmanager
 def correlation(*, run_id: str | None = None, batch_id: int | str | None = None) -> Iterator[None]:
-    """Every log line written inside the block carries these ids. A block for a run starts without a batch
-    (landing sets it once it has opened one); an id not given otherwise keeps its outer value."""
+    """Every log line written inside the block carries these ids (those not given keep their outer value)."""
     tokens = []
     if run_id is not None:
         tokens.append((_run_id, _run_id.set(str(run_id))))
-    if batch_id is not None or run_id is not None:
-        tokens.append((_batch_id, _batch_id.set(None if batch_id is None else str(batch_id))))
+    if batch_id is not None:
+        tokens.append((_batch_id, _batch_id.set(str(batch_id))))
     try:
         yield
     finally:
