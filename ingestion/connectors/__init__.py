@@ -6,9 +6,10 @@ from ingestion.connectors.base import CheckingConnector, Connector, CursorReache
 from ingestion.connectors.files import FilesConnector
 from ingestion.connectors.json_files import JsonFilesConnector
 from ingestion.connectors.rest_api import RestApiConnector
+from ingestion.connectors.sql_database import SqlDatabaseConnector
 
 CONNECTORS: dict[str, Connector] = {"json_files": JsonFilesConnector(), "files": FilesConnector(),
-                                    "rest_api": RestApiConnector()}
+                                    "rest_api": RestApiConnector(), "sql_database": SqlDatabaseConnector()}
 
 __all__ = ["CONNECTORS", "CheckingConnector", "Connector", "CursorReached", "EndpointCheck", "PendingLoad",
            "connector_for"]
