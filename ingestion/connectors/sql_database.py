@@ -32,10 +32,13 @@ Run on its own to see what an endpoint gives: `python -m ingestion.connectors.sq
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import random
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ from typing import Any
 import sqlalchemy as sa
 from dlt.sources.sql_database.helpers import TableLoader
 from sqlalchemy.dialects.mysql import TIMESTAMP as MYSQL_TIMESTAMP
+from sqlalchemy.dialects.mysql import TINYINT as MYSQL_TINYINT
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.engine import Connection as SaConnection
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchTableError, SQLAlchemyError
@@ -55,6 +59,8 @@ from secret_store.redact import redact, remember_secret
 _DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg", "mysql": "mysql+pymysql",
             "mariadb": "mariadb+pymysql"}
 _INSTALLED = {"psycopg", "pymysql"}
+# JSON is read with its numbers as Decimal, so that 2.50 inside a JSON value stays 2.50.
+_JSON_LOADS = functools.partial(json.loads, parse_float=Decimal)
 
 # PostgreSQL SQLSTATEs worth another attempt: connection exceptions (08...), serialization failure, deadlock,
 # the server shutting down or starting, too many connections, a lock not available.
@@ -133,7 +139,9 @@ def make_engine(connection: SqlDatabaseConnection) -> Engine:
         args: dict[str, Any] = {"options": "-c TimeZone=UTC", "connect_timeout": timeout}
     else:
         args = {"init_command": "SET time_zone = '+00:00'", "connect_timeout": timeout, "charset": "utf8mb4"}
-    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=args)
+    # JSON columns are read with their numbers as Decimal, so that 2.50 inside a JSON value stays 2.50.
+    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=args,
+                            json_deserializer=_JSON_LOADS)
 
 
 def begin_read_only(conn: SaConnection) -> None:
@@ -183,15 +191,61 @@ def _typed(text: str, column_type: sa.types.TypeEngine[Any] | None) -> Any:
     return text
 
 
-def _statement(conn: SaConnection, spec: SqlEndpoint, start: str | None) -> tuple[Any, set[str]]:
-    """The statement of an endpoint from `start` (None: from the beginning), and the columns that hold MySQL
-    TIMESTAMPs (stored in UTC, read naive: they are given their zone)."""
-    utc_columns: set[str] = set()
+@dataclass
+class _MySqlTypes:
+    """Columns of a MySQL/MariaDB table whose values the driver gives in a form that loses their meaning:
+    TIMESTAMPs (stored in UTC, read naive: they are given their zone), MariaDB's JSON (a LONGTEXT checked by
+    `json_valid`: read as text, parsed here) and BOOLEAN (a TINYINT(1): 0/1 become false/true)."""
+
+    utc: set[str] = field(default_factory=set)
+    json: set[str] = field(default_factory=set)
+    boolean: set[str] = field(default_factory=set)
+
+    def fix(self, row: dict[str, Any]) -> None:
+        for name in self.utc:
+            if isinstance(value := row.get(name), dt.datetime) and value.tzinfo is None:
+                row[name] = value.replace(tzinfo=dt.UTC)
+        for name in self.json:
+            if isinstance(value := row.get(name), str):
+                row[name] = _JSON_LOADS(value)
+        for name in self.boolean:
+            if (value := row.get(name)) in (0, 1):
+                row[name] = bool(value)
+
+
+
+def _mysql_types(conn: SaConnection, table: sa.Table) -> _MySqlTypes:
+    types = _MySqlTypes()
+    types.utc = {c.name for c in table.columns if isinstance(c.type, MYSQL_TIMESTAMP)}
+    types.boolean = {c.name for c in table.columns
+                     if isinstance(c.type, MYSQL_TINYINT) and getattr(c.type, "display_width", None) == 1}
+    checks = sa.text("select CHECK_CLAUSE from information_schema.CHECK_CONSTRAINTS where CONSTRAINT_SCHEMA = "
+                     "coalesce(:schema, database()) and TABLE_NAME = :table")
+    try:
+        clauses = conn.execute(checks, {"schema": table.schema, "table": table.name}).scalars().all()
+    except DBAPIError:  # MySQL names no table there (it has a JSON type of its own, which SQLAlchemy parses)
+        return types
+    names = {c.name for c in table.columns}
+    types.json = {name for clause in clauses if (name := _json_valid_column(str(clause))) in names}
+    return types
+
+
+def _json_valid_column(clause: str) -> str | None:
+    text = clause.strip().replace(" ", "")
+    if text.lower().startswith("json_valid(`") and text.endswith("`)"):
+        return text[len("json_valid(`"):-2]
+    return None
+
+
+def _statement(conn: SaConnection, spec: SqlEndpoint, start: str | None) -> tuple[Any, _MySqlTypes]:
+    """The statement of an endpoint from `start` (None: from the beginning), and (MySQL/MariaDB tables) the
+    columns whose values are fixed after reading."""
+    types = _MySqlTypes()
     cursor = spec.cursor_column if spec.load == "delta" else None
     if spec.table is not None:
         table = _reflect(conn, spec.table)
         if conn.dialect.name != "postgresql":
-            utc_columns = {c.name for c in table.columns if isinstance(c.type, MYSQL_TIMESTAMP)}
+            types = _mysql_types(conn, table)
         statement = sa.select(table)
         if cursor is not None:
             if cursor not in table.c:
@@ -202,17 +256,17 @@ def _statement(conn: SaConnection, spec: SqlEndpoint, start: str | None) -> tupl
                 statement = statement.where(column >= sa.bindparam("dp_cursor", _typed(start, column.type),
                                                                    type_=column.type))
             statement = statement.order_by(column)
-        return statement, utc_columns
+        return statement, types
     assert spec.query is not None
     query = spec.query.strip().rstrip(";").replace(":", "\\:")  # a colon in the query is the query's, not a bind
     if cursor is None:
-        return sa.text(query), utc_columns
+        return sa.text(query), types
     quoted = conn.dialect.identifier_preparer.quote(cursor)
     where = f" where {quoted} >= :dp_cursor" if start is not None else ""
-    text = sa.text(f"select * from ({query}) as dp_query{where} order by {quoted}")
+    text = sa.text(f"select * from ({query}\n) as dp_query{where} order by {quoted}")  # \n: ends a -- comment
     if start is not None:
         text = text.bindparams(dp_cursor=_typed(start, None))
-    return text, utc_columns
+    return text, types
 
 
 class _MissingColumn(Exception):
@@ -228,12 +282,12 @@ class _ReadOnlyLoader(TableLoader):
         super().__init__(engine, "sqlalchemy", sa.Table(name.rpartition(".")[2], sa.MetaData()), {},
                          chunk_size=spec.chunk_size, incremental=None)
         self.spec, self.start = spec, start
-        self.utc_columns: set[str] = set()
+        self.types = _MySqlTypes()
 
     def load_rows(self, backend_kwargs: dict[str, Any] | None = None) -> Iterator[Any]:
         with self.engine.connect() as conn:
             begin_read_only(conn)
-            statement, self.utc_columns = _statement(conn, self.spec, self.start)
+            statement, self.types = _statement(conn, self.spec, self.start)
             result = conn.execution_options(yield_per=self.chunk_size).execute(statement)
             try:
                 yield from self._convert_result(result, {})
@@ -368,12 +422,12 @@ class SqlDatabaseConnector:
         try:
             loader = _ReadOnlyLoader(engine, spec, start)
             for chunk in with_retries(connection, endpoint, spec, url, loader.load_rows):
-                utc = loader.utc_columns
+                types = loader.types
+                fix = types.fix if types.utc or types.json or types.boolean else None
                 for row in chunk:
                     number += 1
-                    for name in utc:
-                        if isinstance(value := row.get(name), dt.datetime) and value.tzinfo is None:
-                            row[name] = value.replace(tzinfo=dt.UTC)
+                    if fix is not None:
+                        fix(row)
                     text = encode_row(row)
                     if "\\u0000" in text:
                         raise SqlSourceError(f"endpoint {endpoint}, {_what(spec)} on {shown(url)}: row {number} "
@@ -405,7 +459,7 @@ class SqlDatabaseConnector:
                         if spec.table is not None:
                             statement = statement.limit(0)
                         else:
-                            statement = sa.text(f"select * from ({statement.text}) as dp_check limit 0")
+                            statement = sa.text(f"select * from ({statement.text}\n) as dp_check limit 0")
                         result = conn.execute(statement)
                         keys = list(result.keys())
                         result.close()
