@@ -253,7 +253,7 @@ def _statement(conn: SaConnection, spec: SqlEndpoint, start: str | None) -> tupl
                                      f"{', '.join(table.c.keys())}); fix the endpoint's 'cursor_column'")
             column = table.c[cursor]
             if start is not None:
-                statement = statement.where(column >= sa.bindparam("dp_cursor", _typed(start, column.type),
+                statement = statement.where(column >= sa.bindparam("dp_cursor", _cursor_value(start, column.type),
                                                                    type_=column.type))
             statement = statement.order_by(column)
         return statement, types
@@ -265,12 +265,23 @@ def _statement(conn: SaConnection, spec: SqlEndpoint, start: str | None) -> tupl
     where = f" where {quoted} >= :dp_cursor" if start is not None else ""
     text = sa.text(f"select * from ({query}\n) as dp_query{where} order by {quoted}")  # \n: ends a -- comment
     if start is not None:
-        text = text.bindparams(dp_cursor=_typed(start, None))
+        text = text.bindparams(dp_cursor=_cursor_value(start, None))
     return text, types
 
 
 class _MissingColumn(Exception):
     """The declared cursor column is not in the table (a terminal error)."""
+
+
+class _BadCursor(Exception):
+    """The cursor value (stored or `initial_cursor`) is not a value of the cursor column's type."""
+
+
+def _cursor_value(text: str, column_type: sa.types.TypeEngine[Any] | None) -> Any:
+    try:
+        return _typed(text, column_type)
+    except (ValueError, InvalidOperation) as err:
+        raise _BadCursor(f"{text!r} ({err})") from None
 
 
 class _ReadOnlyLoader(TableLoader):
@@ -343,9 +354,9 @@ def failure(endpoint: str, spec: SqlEndpoint, url: URL, err: BaseException, *, a
                               "'table' (schema-qualified)")
     if isinstance(err, _MissingColumn):
         return SqlSourceError(f"{where}: {err}")
-    if isinstance(err, ValueError | InvalidOperation):
-        return SqlSourceError(f"{where}: the cursor value is not a value of column {spec.cursor_column!r} "
-                              f"({redact(str(err))}); fix the endpoint's 'initial_cursor'")
+    if isinstance(err, _BadCursor):
+        return SqlSourceError(f"{where}: the cursor value {redact(str(err))} is not a value of column "
+                              f"{spec.cursor_column!r}; fix the endpoint's 'initial_cursor'")
     code, text = _code(err)
     if is_transient(err):
         return SqlSourceError(f"{where}: still failing after {attempts} attempt(s): {text}; check that the server "
@@ -369,7 +380,7 @@ def with_retries(connection: SqlDatabaseConnection, endpoint: str, spec: SqlEndp
                 handed_on = True
                 yield item
             return
-        except (SQLAlchemyError, _MissingColumn, ValueError, InvalidOperation) as err:
+        except (SQLAlchemyError, _MissingColumn, _BadCursor) as err:
             if handed_on or not is_transient(err) or attempt >= limits.max_attempts:
                 raise failure(endpoint, spec, url, err, attempts=attempt) from None
             wait = min(limits.max_delay, limits.backoff_factor * 2 ** (attempt - 1)) + random.uniform(0, limits.jitter)
@@ -414,7 +425,10 @@ class SqlDatabaseConnector:
         start = stored if stored is not None else (spec.initial_cursor if spec.load == "delta" else None)
         if stored is not None:
             reached.advance(endpoint, stored)  # nothing newer read: the endpoint stays where it was
-        engine = make_engine(connection)
+        try:
+            engine = make_engine(connection)
+        except SqlSourceError as err:
+            raise SqlSourceError(f"endpoint {endpoint}: {err}") from None
         url = engine.url
         cursor = spec.cursor_column if spec.load == "delta" else None
         best: Any = None
