@@ -125,3 +125,18 @@ def test_urls_get_the_platform_driver_and_are_shown_without_password() -> None:
     with pytest.raises(SqlSourceError, match="the secret of 'url' is not a database URL") as err:
         database_url(connection("not a url secret-z"))
     assert "secret-z" not in str(err.value)
+
+
+def test_mysql_columns_read_by_meaning() -> None:
+    from ingestion.connectors.sql_database import _json_valid_column, _MySqlTypes
+
+    assert _json_valid_column("json_valid(`specs`)") == "specs"
+    assert _json_valid_column("`a` > 0") is None
+    types = _MySqlTypes(utc={"changed_at"}, json={"specs"}, boolean={"active"})
+    row: dict[str, object] = {"changed_at": dt.datetime(2026, 1, 1, 0, 0, 1), "specs": '{"w": 1.250, "n": [1]}',
+                              "active": 1, "other": 1}
+    types.fix(row)
+    assert row == {"changed_at": dt.datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC), "specs": {"w": Decimal("1.250"),
+                   "n": [1]}, "active": True, "other": 1}
+    assert encode_row(row) == '{"changed_at":"2026-01-01T00:00:01+00:00","specs":{"w":1.250,"n":[1]},"active":true,' \
+                              '"other":1}'
