@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -140,3 +141,17 @@ def test_mysql_columns_read_by_meaning() -> None:
                    "n": [1]}, "active": True, "other": 1}
     assert encode_row(row) == '{"changed_at":"2026-01-01T00:00:01+00:00","specs":{"w":1.250,"n":[1]},"active":true,' \
                               '"other":1}'
+
+
+def test_loads_carry_the_stored_cursors_of_delta_endpoints_only() -> None:
+    from ingestion.connectors.sql_database import SqlDatabaseConnector
+
+    connection = parse_connection("sql_database", {"url": "postgresql://u@h/d", "endpoints": {
+        "full": {"table": "a"}, "delta": {"table": "b", "load": "delta", "cursor_column": "id"}}}, resolved=True)
+    stored = {"full": "7", "delta": "42", "gone": "1"}
+    load = SqlDatabaseConnector().next_load("SQL01", connection, landed=set(), cursors=stored, base_dir=Path("."))
+    assert load.cursors == {"delta": "42"}
+    assert load.source_ref == load.timestamp.isoformat().replace("+00:00", "Z")
+    again = SqlDatabaseConnector().find_load("SQL01", connection, "2026-01-02T03:04:05.000006Z", cursors=stored,
+                                             base_dir=Path("."))
+    assert (again.timestamp, again.cursors) == (dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), {"delta": "42"})
