@@ -120,6 +120,9 @@ class _Secrets:
     def __init__(self, url: str) -> None:
         self.url = url
 
+    def key_problem(self, key: str) -> str | None:
+        return None
+
     def has(self, key: str) -> bool:
         return key == "sqt01/url"
 
