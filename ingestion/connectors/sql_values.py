@@ -77,6 +77,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# A reflected table's column names are SQLAlchemy's `quoted_name`, a str subclass, which orjson writes only with this.
+_KEYS = orjson.OPT_NON_STR_KEYS
+
+
 def encode_row(row: Mapping[str, Any]) -> str:
     """The row as one JSON object's text (column name -> value)."""
     for key, value in row.items():
@@ -85,9 +89,9 @@ def encode_row(row: Mapping[str, Any]) -> str:
         elif type(value) is list and any(type(v) is float and not math.isfinite(v) for v in value):
             row = {**row, key: _plain(value)}
     try:
-        return orjson.dumps(row, default=_default).decode()
+        return orjson.dumps(row, default=_default, option=_KEYS).decode()
     except orjson.JSONEncodeError:
-        return orjson.dumps(_plain(row), default=_default).decode()
+        return orjson.dumps(_plain(row), default=_default, option=_KEYS).decode()
 
 
 def cursor_text(value: Any) -> str:

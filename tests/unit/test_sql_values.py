@@ -155,3 +155,9 @@ def test_loads_carry_the_stored_cursors_of_delta_endpoints_only() -> None:
     again = SqlDatabaseConnector().find_load("SQL01", connection, "2026-01-02T03:04:05.000006Z", cursors=stored,
                                              base_dir=Path("."))
     assert (again.timestamp, again.cursors) == (dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), {"delta": "42"})
+
+
+def test_column_names_of_a_reflected_table_are_written_in_one_pass() -> None:
+    from sqlalchemy.sql.elements import quoted_name
+
+    assert encode_row({quoted_name("Price", True): Decimal("1.50"), "n": 1}) == '{"Price":1.50,"n":1}'
