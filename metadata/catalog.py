@@ -300,9 +300,10 @@ def _check_systems(systems: list[System], store: SecretStore, problems: list[Pro
         except ValidationError as err:
             for e in err.errors():
                 where = ".".join(["connection", *map(str, _connection_loc(e["loc"][1:]))])  # [0] is the type tag
-                # A value under `auth` (rest_api) or a `url` (mongodb) may be a credential written where its secret
-                # reference belongs: never echoed.
-                shown = isinstance(e["input"], (str, int, float, bool)) and not {"auth", "url"} & set(e["loc"][1:2])
+                # A value under `auth` (rest_api) or a database's url, user or password (mongodb, sql_database) may
+                # be a credential written where its secret reference belongs: never echoed.
+                shown = isinstance(e["input"], (str, int, float, bool)) and "auth" not in e["loc"][1:2] and not (
+                    set(map(str, e["loc"][1:])) & {"url", "user", "password"})
                 value = f" (got {e['input']!r})" if shown else ""
                 problems.append(Problem(f, obj, where, e["msg"] + value))
         for key in secret_keys(s.connection):

@@ -553,9 +553,106 @@ class MongoDbConnection(_Strict):
         return value
 
 
+_SQL_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_$]*"
+SQL_TABLE_PATTERN = rf"^{_SQL_IDENTIFIER}(\.{_SQL_IDENTIFIER})?$"
+SQL_COLUMN_PATTERN = rf"^{_SQL_IDENTIFIER}$"
+# A read-only query starts with SELECT or WITH (after comments); the database enforces the rest: the connector
+# runs every query in a read-only transaction, where an INSERT, UPDATE, DELETE or DDL (a data-modifying CTE too)
+# is refused by the server itself.
+_SQL_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def query_problem(query: str) -> str | None:
+    """Why `query` is not a single read-only SELECT the connector can wrap as a subquery, or None."""
+    text = _SQL_COMMENTS.sub(" ", query).strip().rstrip(";").strip()
+    if not text:
+        return "is empty; give a SELECT statement"
+    if not re.match(r"(?i)(select|with)\b", text):
+        return f"starts with {text.split()[0]!r}; only a SELECT (or WITH ... SELECT) is read"
+    if ";" in text:
+        return "holds more than one statement (a ';' inside); give a single SELECT"
+    return None
+
+
+class SqlEndpoint(_Strict):
+    """One endpoint of a SQL database: a table or a read-only query, loaded whole every run (`full`) or from
+    its cursor (`delta`): `audit.cursor` holds the largest `cursor_column` value landed."""
+
+    table: Annotated[str, StringConstraints(pattern=SQL_TABLE_PATTERN)] | None = Field(
+        default=None, description="table (or view), optionally schema-qualified: 'public.orders'")
+    query: str | None = Field(default=None, description="a read-only SELECT, run as a subquery")
+    load: Literal["full", "delta"] = Field(
+        default="full", description="full: every row every run; delta: the rows whose cursor_column is at or "
+        "after the stored cursor")
+    cursor_column: Annotated[str, StringConstraints(pattern=SQL_COLUMN_PATTERN)] | None = Field(
+        default=None, description="delta: an updated-at timestamp or an increasing id")
+    initial_cursor: str | None = Field(default=None, description="delta: where the first batch starts")
+    chunk_size: Annotated[int, Field(gt=0, le=1_000_000)] = Field(
+        default=10_000, description="rows fetched from the server-side cursor at a time")
+
+    @field_validator("query")
+    @classmethod
+    def _read_only(cls, value: str | None) -> str | None:
+        if value is not None and (why := query_problem(value)):
+            raise ValueError(f"not a read-only query: {why}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SqlEndpoint:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("declare exactly one of 'table' (e.g. \"public.orders\") and 'query' (a SELECT)")
+        if self.load == "delta" and self.cursor_column is None:
+            raise ValueError("load 'delta' needs 'cursor_column' (an updated-at timestamp or an increasing id)")
+        if self.load == "full" and (self.cursor_column is not None or self.initial_cursor is not None):
+            raise ValueError("'cursor_column' and 'initial_cursor' go with load 'delta'; set it or remove them")
+        return self
+
+
+class SqlDatabaseConnection(_Strict):
+    """A PostgreSQL or MySQL/MariaDB database, read through SQLAlchemy and dlt's `sql_database` table loader:
+    either `url` (a secret reference: the URL carries the password) or `driver`, `host`, `port`, `user`,
+    `password` (a secret reference) and `database`."""
+
+    type: Literal["sql_database"]
+    url: Credential | None = Field(
+        default=None, description="postgresql://user:password@host:5432/db or mysql://... (a secret reference)")
+    driver: Literal["postgresql", "mysql", "mariadb"] | None = Field(
+        default=None, description="with host: postgresql (psycopg 3), mysql or mariadb (PyMySQL)")
+    host: Annotated[str, StringConstraints(min_length=1)] | None = None
+    port: Annotated[int, Field(gt=0, lt=65536)] | None = Field(default=None, description="default: the driver's")
+    user: SecretRef | Annotated[str, StringConstraints(min_length=1)] | None = None
+    password: Credential | None = None
+    database: Annotated[str, StringConstraints(min_length=1)] | None = None
+    retry: RetryLimits = Field(
+        default_factory=lambda: RetryLimits(max_attempts=3, backoff_factor=1.0, max_delay=30.0, jitter=1.0,
+                                            timeout=30.0),
+        description="transient errors (lost connection, deadlock, serialization failure); timeout: connecting")
+    endpoints: dict[Name, SqlEndpoint] = Field(min_length=1, description="endpoint name -> its table or query")
+
+    @field_validator("url", "password")
+    @classmethod
+    def _secret(cls, value: SecretRef | str | None, info: ValidationInfo) -> SecretRef | str | None:
+        return None if value is None else _only_a_secret_reference(value, info)
+
+    @model_validator(mode="after")
+    def _one_way_to_connect(self) -> SqlDatabaseConnection:
+        parts = {"driver": self.driver, "host": self.host, "port": self.port, "user": self.user,
+                 "password": self.password, "database": self.database}
+        given = [name for name, value in parts.items() if value is not None]
+        if self.url is not None and given:
+            raise ValueError(f"give either 'url' or the parts ({', '.join(given)}), not both")
+        if self.url is None:
+            missing = [name for name in ("driver", "host", "user", "database") if parts[name] is None]
+            if missing:
+                raise ValueError(f"missing {', '.join(map(repr, missing))}: give 'url' (a secret reference) or "
+                                 "driver, host, user, database (and port, password)")
+        return self
+
+
 # A system's connection, by the system's `type` (the discriminator); the connector of each type is
 # registered in ingestion/connectors. A new system type adds its model here and its connector there.
-Connection = Annotated[JsonFilesConnection | FilesConnection | RestApiConnection | MongoDbConnection,
+Connection = Annotated[JsonFilesConnection | FilesConnection | RestApiConnection | MongoDbConnection
+                       | SqlDatabaseConnection,
                        Field(discriminator="type")]
 CONNECTION_MODELS: dict[str, type[BaseModel]] = {
     get_args(model.model_fields["type"].annotation)[0]: model for model in get_args(get_args(Connection)[0]) or

@@ -7,9 +7,11 @@ from ingestion.connectors.files import FilesConnector
 from ingestion.connectors.json_files import JsonFilesConnector
 from ingestion.connectors.mongodb import MongoDbConnector
 from ingestion.connectors.rest_api import RestApiConnector
+from ingestion.connectors.sql_database import SqlDatabaseConnector
 
 CONNECTORS: dict[str, Connector] = {"json_files": JsonFilesConnector(), "files": FilesConnector(),
-                                    "rest_api": RestApiConnector(), "mongodb": MongoDbConnector()}
+                                    "rest_api": RestApiConnector(), "mongodb": MongoDbConnector(),
+                                    "sql_database": SqlDatabaseConnector()}
 
 __all__ = ["CONNECTORS", "CheckingConnector", "Connector", "CursorReached", "EndpointCheck", "PendingLoad",
            "connector_for"]

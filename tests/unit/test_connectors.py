@@ -16,11 +16,11 @@ from metadata.models import CONNECTION_MODELS, JsonFilesConnection, parse_connec
 
 
 def test_every_connection_type_has_a_connector_and_no_connector_lacks_a_type() -> None:
-    assert set(CONNECTORS) == set(CONNECTION_MODELS) == {"json_files", "files", "rest_api", "mongodb"}
+    assert set(CONNECTORS) == set(CONNECTION_MODELS) == {"json_files", "files", "rest_api", "mongodb", "sql_database"}
 
 
 def test_an_unknown_type_is_named_with_the_known_ones() -> None:
-    known = "files, json_files, mongodb, rest_api"
+    known = "files, json_files, mongodb, rest_api, sql_database"
     with pytest.raises(ValueError, match=f"no connector for system type 'ftp'; known types: {known}"):
         connector_for("ftp")
 

@@ -202,7 +202,7 @@ def test_unknown_system_type(folder: Path, store: EnvSecretStore) -> None:
     problems = problems_of(folder, store)
     p = find(problems, "systems.json", "system TST01", "type")
     assert "unknown system type 'ftp'" in p.message
-    assert "known types: files, json_files, mongodb, rest_api" in p.message
+    assert "known types: files, json_files, mongodb, rest_api, sql_database" in p.message
     assert len(problems) == 1
 
 
