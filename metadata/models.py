@@ -10,6 +10,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 from croniter import croniter
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -590,7 +591,17 @@ QUALITY_OPTIONS: tuple[str, ...] = ("attributes_present",)
 QUALITY_CHECK_NAMES: tuple[str, ...] = tuple(n for n in QualityChecks.model_fields if n not in QUALITY_OPTIONS)
 
 
-MarkerValue = StrictStr | StrictBool | StrictInt | StrictFloat  # a JSON scalar, kept as its JSON type
+def _json_scalar(value: Any) -> Any:
+    """A delete marker's value is a JSON string, number or boolean: one message for anything else."""
+    if isinstance(value, str | bool | int | float):
+        return value
+    kind = ("an object" if isinstance(value, dict) else "a list" if isinstance(value, list)
+            else "null" if value is None else type(value).__name__)
+    raise ValueError(f"must be a JSON string, number or boolean, not {kind}")
+
+
+# A JSON scalar, kept as its JSON type (strict: "1" stays a string, true a boolean).
+MarkerValue = Annotated[StrictStr | StrictBool | StrictInt | StrictFloat, BeforeValidator(_json_scalar)]
 
 
 class DeleteMarker(_Strict):
