@@ -95,7 +95,8 @@ class Catalog:
         return entity_table(entity.system_id, entity.name)
 
     def modelled_fields(self, system_id: str, endpoint: str) -> set[str]:
-        """Top-level record fields some entity of this endpoint models (a list an explode pattern reads counts)."""
+        """Top-level record fields some entity of this endpoint models (a list an explode pattern reads, and the
+        field a delete marker reads, count)."""
         fields: set[str] = set()
         for entity in self.entities_of(system_id):
             if entity.landing_entity != endpoint:
@@ -103,6 +104,8 @@ class Catalog:
             fields |= {c.path[0] for c in self.columns.get(entity.name, []) if c.source == "record" and c.path}
             if isinstance(entity.bronze_pattern, ExplodePattern):
                 fields.add(entity.bronze_pattern.list_path.split(".")[0])
+            if entity.deleted_when is not None:
+                fields.add(entity.deleted_when.field.split(".")[0])
         return fields
 
     def primary_key(self, entity: Entity) -> list[str]:

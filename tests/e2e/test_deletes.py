@@ -127,6 +127,9 @@ def test_delete_records_close_keys_and_later_records_open_them_again(warehouse: 
     assert rows(url, "select status, message from audit.entity_layer_run where layer = 'quality'"
                      " and entity = 'account' and batch_id = %s", (batch[2],)) == [
         {"status": "succeeded", "message": None}]
+    # `op`, which no attribute models, is the marker's field: landing does not report it as a new source field.
+    assert rows(url, "select distinct message from audit.entity_layer_run where layer = 'landing'"
+                     " and system_id = 'DEL01'") == [{"message": None}]
 
     history = silver(url, "del01_account", "account_id", "name, balance, tier")
     expected_accounts = [

@@ -52,6 +52,10 @@ def test_a_marker_is_accepted_on_delta_and_full_entities(folder: Path, store: En
     assert catalog.entities["owner"].deleted_when == DeleteMarker(field="op", equals="d")
     assert catalog.entities["vehicle"].deleted_when.values() == [True, 1]  # type: ignore[union-attr]
     assert catalog.entities["vehicle_option"].deleted_when is None
+    # The field a marker reads is the platform's to read: landing does not report it as a new source field.
+    assert "op" in catalog.modelled_fields("TST01", "owners")
+    assert "meta" in catalog.modelled_fields("TST01", "vehicles")
+    assert "op" not in catalog.modelled_fields("TST01", "vehicles")
 
 
 @pytest.mark.parametrize("marker, field, message", [
