@@ -108,6 +108,7 @@ def _silver(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
     key = [c.name for c in columns if c.primary_key]
     scd1 = [c.name for c in columns if c.scd_type == 1 and not c.primary_key]
     scd2 = [{"name": c.name, "type": c.pg_type} for c in columns if c.scd_type == 2 and not c.primary_key]
+    marker = entity.deleted_when
     sql = (
         HEADER
         + "{{ config(materialized='scd2_history',\n"
@@ -125,7 +126,9 @@ def _silver(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
     model = {
         "name": dbt_model_name("silver", entity.system_id, entity.name),
         "description": _text(f"{entity.description} Silver: SCD2 history ({entity.load_type} load); "
-                             f"SCD1 attributes: {', '.join(scd1) or 'none'}."),
+                             f"SCD1 attributes: {', '.join(scd1) or 'none'}."
+                             + (f" A record whose {marker.field} is {' or '.join(map(json.dumps, marker.values()))}"
+                                " is a delete: it closes its key's current version." if marker else "")),
         "data_tests": [
             {"one_current_version": {"arguments": {"primary_key": key}}},
             {"versions_do_not_overlap": {"arguments": {"primary_key": key}}},

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import yaml
 from psycopg.rows import dict_row
 
 from codegen.dbt_files import generate
@@ -109,6 +110,9 @@ def test_generated_models_carry_the_marker_only_where_declared(folder: Path, sto
     bronze = (project / "models/bronze/generated/bronze__tst01_owner.sql").read_text()
     assert 'deleted_sql="coalesce(({record} #> \'{\\"op\\"}\') in (cast(\'\\"d\\"\' as jsonb)), false)",' in bronze
     assert "deletes=true" in (project / "models/silver/generated/silver__tst01_owner.sql").read_text()
+    described = yaml.safe_load((project / "models/silver/generated/silver__tst01_owner.yml").read_text())
+    assert described["models"][0]["description"].endswith(
+        'A record whose op is "d" is a delete: it closes its key\'s current version.')
     yml = (project / "models/bronze/generated/bronze__tst01_owner.yml").read_text()
     assert "- name: _deleted" in yml and "data_type: boolean" in yml
     for name in ("bronze__tst01_vehicle.sql", "bronze__tst01_vehicle_option.sql"):
