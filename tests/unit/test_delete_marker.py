@@ -21,7 +21,15 @@ from codegen.dbt_files import generate
 from metadata.catalog import Catalog, MetadataError, load_catalog
 from metadata.deletes import marker_sql
 from metadata.models import DeleteMarker
-from quality.plan import PRESENCE_EXPECTATION, ROWS, EntityPlan, PlannedExpectation, kind_column_names, rows_query
+from quality.plan import (
+    PRESENCE_EXPECTATION,
+    ROWS,
+    EntityPlan,
+    PlannedExpectation,
+    kind_column_names,
+    plan_entity,
+    rows_query,
+)
 from quality.report import verdict
 from secret_store.env import EnvSecretStore
 
@@ -169,24 +177,32 @@ def cdc(folder: Path, store: EnvSecretStore) -> Catalog:
                         secrets=store)
 
 
+ANN = {"op": "c", "owner_id": 1, "name": "Ann", "email": "a@x", "address": {"street": "S", "city": "Oslo",
+                                                                            "postcode": "1"}}
+
+
+def land(server: str, catalog: Catalog, batches: dict[int, list[dict[str, Any]]]) -> None:
+    """The batches' records in the entity's landing table (the columns the gate reads)."""
+    table = catalog.landing_table(catalog.entities["owner"])
+    with psycopg.connect(server) as conn:
+        conn.execute("create schema if not exists landing")
+        conn.execute(f"drop table if exists landing.{table}")
+        conn.execute(f"create table landing.{table} (_batch_id bigint, _record_no bigint, payload jsonb)")
+        for batch_id, records in batches.items():
+            for no, record in enumerate(records, 1):
+                conn.execute(f"insert into landing.{table} values (%s, %s, %s)", (batch_id, no, json.dumps(record)))
+
+
 def test_the_gate_query_gives_a_delete_records_absent_attributes_no_kind(server: str, cdc: Catalog) -> None:
     entity = cdc.entities["owner"]
-    records = [
-        {"op": "c", "owner_id": 1, "name": "Ann", "email": "a@x", "address": {"street": "S", "city": "Oslo",
-                                                                                "postcode": "1"}},
+    land(server, cdc, {9: [
+        ANN,
         {"op": "d", "owner_id": 2},  # a CDC delete: the key only
         {"op": "d", "owner_id": 3, "name": None, "email": 7},  # a null, and a value of the wrong type
         {"op": "u", "owner_id": 4},  # not a delete: its required attributes are missing
         {"op": "d"},  # a delete without its key
-    ]
+    ]})
     with psycopg.connect(server) as conn:
-        conn.execute("create schema if not exists landing")
-        conn.execute(f"drop table if exists landing.{cdc.landing_table(entity)}")
-        conn.execute(f"create table landing.{cdc.landing_table(entity)} (_batch_id bigint, _record_no bigint,"
-                     " payload jsonb)")
-        for no, record in enumerate(records, 1):
-            conn.execute(f"insert into landing.{cdc.landing_table(entity)} values (9, %s, %s)",
-                         (no, json.dumps(record)))
         cur = conn.cursor(row_factory=dict_row)
         rows = cur.execute(rows_query(cdc, entity, 9) + " order by _record_no").fetchall()
     kinds = kind_column_names(cdc.columns["owner"])
@@ -197,6 +213,27 @@ def test_the_gate_query_gives_a_delete_records_absent_attributes_no_kind(server:
         "email": ["string", None, "integer", "missing", None],  # a carried value keeps its kind: checked
         "address_city": ["string", None, None, "missing", None],
     }
+
+
+def test_great_expectations_lets_delete_records_without_required_attributes_through(server: str,
+                                                                                     cdc: Catalog) -> None:
+    from quality.gx import GxValidator
+
+    land(server, cdc, {
+        9: [ANN, {"op": "d", "owner_id": 2}, {"op": "d", "owner_id": 3, "name": None}],
+        10: [ANN, {"op": "u", "owner_id": 4}],  # not a delete: its required attributes are missing
+        11: [ANN, {"op": "d", "owner_id": 5, "name": 7}],  # a delete's value of the wrong type: bronze cannot cast it
+    })
+    entity = cdc.entities["owner"]
+    with GxValidator(server) as validator:
+        passed, missing, wrong = (validator.validate(plan_entity(cdc, entity, b, previous=None)) for b in (9, 10, 11))
+    assert passed.passed and passed.message is None and passed.rows == 3
+    assert not missing.passed and missing.message is not None
+    assert "attribute name: 1 of 2 records are missing it or have the wrong type: found missing, expected string" \
+        " (landing record #2)" in missing.message
+    assert not wrong.passed and wrong.message == (
+        "quality gate failed for owner (batch 11), 1 expectation(s): attribute name: 1 of 2 records are missing it or"
+        " have the wrong type: found integer, expected string (landing record #2)")
 
 
 def test_a_presence_check_judges_the_records_that_are_not_deletes() -> None:
