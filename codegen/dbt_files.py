@@ -19,6 +19,7 @@ import yaml
 
 from metadata.catalog import Catalog
 from metadata.columns import BATCH_COLUMNS, LANDING_COLUMNS, SILVER_COLUMNS, Column, SystemColumn, json_path_literal
+from metadata.deletes import DELETED_BRONZE_COLUMN, marker_sql
 from metadata.models import Entity, ExplodePattern
 from metadata.naming import dbt_model_name, landing_table
 
@@ -89,13 +90,15 @@ def _bronze(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
         + f"    source('landing', {_jinja(catalog.landing_table(entity))}),\n"
         + f"    pattern={_jinja(pattern.type)}, system_id={_jinja(entity.system_id)}, entity={_jinja(entity.name)},\n"
         + f"    list_path_sql={_jinja(json_path_literal(list_path.split('.'))) if list_path else 'none'},\n"
+        + (f"    deleted_sql={_jinja(marker_sql(entity.deleted_when))},\n" if entity.deleted_when else "")
         + f"    columns={_jinja([c.macro_args() for c in columns])}\n"
         + ") }}\n"
     )
     model = {
         "name": dbt_model_name("bronze", entity.system_id, entity.name),
         "description": _text(f"{entity.description} Bronze ({pattern.type}), append-only, one set of rows per batch."),
-        "columns": _system_columns(BATCH_COLUMNS, tested=("_batch_id",)) + _entity_columns(columns),
+        "columns": _system_columns(BATCH_COLUMNS, tested=("_batch_id",)) + _entity_columns(columns)
+        + (_system_columns((DELETED_BRONZE_COLUMN,)) if entity.deleted_when else []),
     }
     return sql, {"version": 2, "models": [model]}
 
@@ -105,6 +108,7 @@ def _silver(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
     key = [c.name for c in columns if c.primary_key]
     scd1 = [c.name for c in columns if c.scd_type == 1 and not c.primary_key]
     scd2 = [{"name": c.name, "type": c.pg_type} for c in columns if c.scd_type == 2 and not c.primary_key]
+    marker = entity.deleted_when
     sql = (
         HEADER
         + "{{ config(materialized='scd2_history',\n"
@@ -115,13 +119,16 @@ def _silver(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
         + f"    ref({_jinja(dbt_model_name('bronze', entity.system_id, entity.name))}),\n"
         + f"    primary_key={_jinja(key)},\n"
         + f"    columns={_jinja([c.name for c in columns])},\n"
-        + f"    scd2_columns={_jinja(scd2)}\n"
+        + f"    scd2_columns={_jinja(scd2)}"
+        + (",\n    deletes=true\n" if entity.deleted_when else "\n")
         + ") }}\n"
     )
     model = {
         "name": dbt_model_name("silver", entity.system_id, entity.name),
         "description": _text(f"{entity.description} Silver: SCD2 history ({entity.load_type} load); "
-                             f"SCD1 attributes: {', '.join(scd1) or 'none'}."),
+                             f"SCD1 attributes: {', '.join(scd1) or 'none'}."
+                             + (f" A record whose {marker.field} is {' or '.join(map(json.dumps, marker.values()))}"
+                                " is a delete: it closes its key's current version." if marker else "")),
         "data_tests": [
             {"one_current_version": {"arguments": {"primary_key": key}}},
             {"versions_do_not_overlap": {"arguments": {"primary_key": key}}},

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from metadata.columns import POSITION_COLUMN, Column, bronze_columns, reserved_problem
+from metadata.deletes import marker_problem
 from metadata.entity_model import EntityModelError
 from metadata.models import (
     ACTION_MODELS,
@@ -94,7 +95,8 @@ class Catalog:
         return entity_table(entity.system_id, entity.name)
 
     def modelled_fields(self, system_id: str, endpoint: str) -> set[str]:
-        """Top-level record fields some entity of this endpoint models (a list an explode pattern reads counts)."""
+        """Top-level record fields some entity of this endpoint models (a list an explode pattern reads, and the
+        field a delete marker reads, count)."""
         fields: set[str] = set()
         for entity in self.entities_of(system_id):
             if entity.landing_entity != endpoint:
@@ -102,6 +104,8 @@ class Catalog:
             fields |= {c.path[0] for c in self.columns.get(entity.name, []) if c.source == "record" and c.path}
             if isinstance(entity.bronze_pattern, ExplodePattern):
                 fields.add(entity.bronze_pattern.list_path.split(".")[0])
+            if entity.deleted_when is not None:
+                fields.add(entity.deleted_when.field.split(".")[0])
         return fields
 
     def primary_key(self, entity: Entity) -> list[str]:
@@ -401,6 +405,22 @@ def _derive_columns(catalog: Catalog, e: Entity, problems: list[Problem]) -> Non
     for dup in _duplicates([c.name for c in columns if c.name not in reserved]):
         problems.append(Problem(f, obj, "model", f"two attributes map to the column {dup!r}; rename one"))
     catalog.columns[e.name] = columns
+    if e.deleted_when is not None:
+        _check_delete_marker(e, columns, problems)
+
+
+def _check_delete_marker(e: Entity, columns: list[Column], problems: list[Problem]) -> None:
+    """A delete marker is declared on records that carry the entity's key, and can match its field."""
+    f, obj = "entities.json", f"entity {e.name}"
+    assert e.deleted_when is not None
+    if isinstance(e.bronze_pattern, ExplodePattern):
+        problems.append(Problem(f, obj, "deleted_when", (
+            "not supported on an explode entity: a delete record carries its parent's key, not the items' (a CDC "
+            f"delete has no list); declare it on the parent entity {e.bronze_pattern.parent_entity!r}")))
+        return
+    found = marker_problem(e.deleted_when, columns)
+    if found:
+        problems.append(Problem(f, obj, f"deleted_when.{found[0]}", found[1]))
 
 
 def _check_trigger(catalog: Catalog, obj: str, where: str, system: str, entity: str | None, layer: str,

@@ -101,8 +101,8 @@ SILVER_COLUMNS: tuple[SystemColumn, ...] = (
     SystemColumn("valid_to", "timestamptz", "Batch timestamp up to which this version held (exclusive); null for the "
                  "current version of the key."),
     SystemColumn("_opened_by_batch_id", "bigint", "Batch that opened this version."),
-    SystemColumn("_closed_by_batch_id", "bigint", "Batch that closed this version (the key changed or, for a full "
-                 "load, was missing from it); null while current."),
+    SystemColumn("_closed_by_batch_id", "bigint", "Batch that closed this version (the key changed, was missing from "
+                 "a full load's batch, or came as a delete record); null while current."),
     SystemColumn("_modified_by_batch_id", "bigint", "Last batch that changed this row (opened or closed it, or "
                  "overwrote an SCD1 attribute)."),
     SystemColumn("_modified_by_run_id", "text", "Run that last changed this row (the Dagster run id, or dbt's "

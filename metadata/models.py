@@ -13,8 +13,13 @@ from bson import json_util
 from croniter import croniter
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     StringConstraints,
     TypeAdapter,
     ValidationInfo,
@@ -856,6 +861,53 @@ QUALITY_OPTIONS: tuple[str, ...] = ("attributes_present",)
 QUALITY_CHECK_NAMES: tuple[str, ...] = tuple(n for n in QualityChecks.model_fields if n not in QUALITY_OPTIONS)
 
 
+def _json_scalar(value: Any) -> Any:
+    """A delete marker's value is a JSON string, number or boolean: one message for anything else."""
+    if isinstance(value, str | bool | int | float):
+        return value
+    kind = ("an object" if isinstance(value, dict) else "a list" if isinstance(value, list)
+            else "null" if value is None else type(value).__name__)
+    raise ValueError(f"must be a JSON string, number or boolean, not {kind}")
+
+
+# A JSON scalar, kept as its JSON type (strict: "1" stays a string, true a boolean).
+MarkerValue = Annotated[StrictStr | StrictBool | StrictInt | StrictFloat, BeforeValidator(_json_scalar)]
+
+
+class DeleteMarker(_Strict):
+    """How a record says its key was deleted: the record's `field` (a dot path) holds `equals`, or one of
+    `one_of`. Values compare as JSON values (metadata/deletes.py): a string matches the same string, a
+    number the same number (1 = 1.0), a boolean the boolean; `"true"` (text, as a CSV delivers it) is not
+    `true`. Examples: `{"field": "op", "equals": "d"}` (CDC), `{"field": "is_deleted", "equals": true}`."""
+
+    field: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="dot-separated path of the record field that marks a delete (e.g. 'op', 'meta.deleted')"
+    )
+    equals: MarkerValue | None = Field(default=None, description="the value that marks a delete")
+    one_of: list[MarkerValue] | None = Field(
+        default=None, min_length=1, description="the values that mark a delete (any of them)"
+    )
+
+    @field_validator("field")
+    @classmethod
+    def _segments(cls, value: str) -> str:
+        for segment in value.split("."):
+            why = path_segment_problem(segment)
+            if why:
+                raise ValueError(f"path segment {why}; separate segments with '.'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> DeleteMarker:
+        if (self.equals is None) == (self.one_of is None):
+            raise ValueError("give exactly one of 'equals' (one value) and 'one_of' (a list of values)")
+        return self
+
+    def values(self) -> list[str | bool | int | float]:
+        """The values that mark a delete."""
+        return [self.equals] if self.equals is not None else list(self.one_of or [])
+
+
 class Entity(_Strict):
     name: Name
     description: str
@@ -869,6 +921,12 @@ class Entity(_Strict):
     quality: QualityChecks = Field(
         default_factory=QualityChecks,
         description="checks the quality gate runs on each batch, besides the generic ones",
+    )
+    deleted_when: DeleteMarker | None = Field(
+        default=None,
+        description="how a record says its key was deleted; silver closes the key's current version at the "
+        "batch's timestamp (a delta load has no other way to close a key; in a full load it closes a key the "
+        "snapshot still lists, e.g. with a soft-delete flag)",
     )
 
 

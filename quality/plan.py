@@ -36,6 +36,11 @@ be `null` or `missing` (a source may leave out what it has no value for; absent 
 value for bronze and silver). That such an attribute vanished from a whole batch is what
 `present.<column>` reports.
 
+A delete record (the entity's `deleted_when`, `metadata.deletes`) must carry the key but may leave out
+any other attribute, required or not (a CDC delete often carries only the key): where it has no value,
+its kind is SQL null, which GX's column expectations skip, and a presence check judges the other
+records only. A value it does carry must still have its declared type (bronze casts it).
+
 JSON paths are read with `metadata.columns.json_path_literal`, as bronze reads them, and a list's
 items as bronze's `json_list_items` macro does (not a list: no items; positions from 1).
 """
@@ -53,6 +58,7 @@ from pydantic import BaseModel
 from ingestion.landing import LANDING_SCHEMA
 from metadata.catalog import Catalog
 from metadata.columns import Column, json_path_literal
+from metadata.deletes import marker_sql
 from metadata.entity_model import attributes
 from metadata.models import Entity, ExplodePattern
 from metadata.naming import MAX_IDENTIFIER_BYTES
@@ -159,11 +165,17 @@ def rows_query(catalog: Catalog, entity: Entity, batch_id: int, *, pg_input_is_v
     select = [sql.SQL("landing._record_no as {}").format(sql.Identifier(RECORD_NO))]
     if explode:
         select.append(sql.SQL("item.position as {}").format(sql.Identifier(ITEM_NO)))
+    deleted = _deleted_sql(entity)
     for c in columns:
         select.append(sql.SQL("{} as {}").format(_text_value(c), sql.Identifier(c.name)))
         if c.source != "position":
-            select.append(sql.SQL("{} as {}").format(_kind_expression(c, pg_input_is_valid=pg_input_is_valid),
-                                                     sql.Identifier(kinds[c.name])))
+            kind = _kind_expression(c, pg_input_is_valid=pg_input_is_valid)
+            if deleted is not None and not c.primary_key:
+                # A delete record may leave out any attribute but its key: no kind (null, which GX skips)
+                # instead of `missing` / `null`. A value it does carry is still checked: bronze casts it.
+                kind = sql.SQL("case when {} and coalesce(jsonb_typeof({}), 'null') = 'null' then null else {} end"
+                               ).format(deleted, _json_value(c), kind)
+            select.append(sql.SQL("{} as {}").format(kind, sql.Identifier(kinds[c.name])))
     query = sql.SQL("select {} from {} as landing{} where landing._batch_id = {}").format(
         sql.SQL(", ").join(select),
         sql.Identifier(LANDING_SCHEMA, catalog.landing_table(entity)),
@@ -171,6 +183,13 @@ def rows_query(catalog: Catalog, entity: Entity, batch_id: int, *, pg_input_is_v
         sql.Literal(int(batch_id)),
     )
     return query.as_string()
+
+
+def _deleted_sql(entity: Entity) -> sql.Composable | None:
+    """True for a delete record of the entity (metadata.deletes: the definition bronze's `_deleted` uses)."""
+    if entity.deleted_when is None or isinstance(entity.bronze_pattern, ExplodePattern):
+        return None
+    return sql.SQL(marker_sql(entity.deleted_when, "landing.payload"))
 
 
 def list_kind_column(entity: Entity) -> str:

@@ -78,6 +78,14 @@ def _values(result: dict[str, Any], column: str | None) -> dict[str, str]:
     return found
 
 
+def _presence_rows(result: dict[str, Any]) -> tuple[int, int]:
+    """(rows a presence check judges, delete records it leaves out). A delete record without the attribute has
+    no kind (SQL null: quality.plan), which GX counts as missing and never as unexpected; it neither carries
+    the key nor counts against it."""
+    total, deletes = result.get("element_count") or 0, result.get("missing_count") or 0
+    return total - deletes, deletes
+
+
 def describe(planned: PlannedExpectation, result: dict[str, Any], success: bool,
              unit: str) -> tuple[str, dict[str, Any]]:
     """The sentence for one expectation's outcome, and its observed values as plain data."""
@@ -95,11 +103,13 @@ def describe(planned: PlannedExpectation, result: dict[str, Any], success: bool,
         return (text + ("" if success else f"; expected {planned.context['expected']}")), observed
     observed = {"rows": total, "unexpected": bad}
     if planned.context.get("presence"):
-        carried = (total or 0) - bad
-        observed = {"rows": total, "carried": carried}
-        if carried or not total:
-            return f"{planned.subject}: carried by {carried} of {total} {units}", observed
-        return f"{planned.subject}: carried by none of the {total} {units} (no {unit} has the key)", observed
+        judged, deletes = _presence_rows(result)
+        carried = judged - bad
+        observed = {"rows": total, "carried": carried} | ({"delete_records": deletes} if deletes else {})
+        but = f" (and {deletes} delete {unit}(s) without it, which need not carry it)" if deletes else ""
+        if carried or not judged:
+            return f"{planned.subject}: carried by {carried} of {judged} {units}{but}", observed
+        return f"{planned.subject}: carried by none of the {judged} {units} (no {unit} has the key){but}", observed
     where = _where(result, unit)
     if planned.expectation_type == "ExpectColumnValuesToNotBeNull":
         if not bad:
@@ -139,8 +149,8 @@ def verdict(plan: EntityPlan, results: dict[str, tuple[bool, dict[str, Any]]], *
     for planned in plan.expectations:
         success, result = results[planned.key]
         if planned.context.get("presence"):  # at least one row has the key (GX's share is only a proxy)
-            total = result.get("element_count") or 0
-            success = not total or total - (result.get("unexpected_count") or 0) > 0
+            judged, _ = _presence_rows(result)
+            success = not judged or judged - (result.get("unexpected_count") or 0) > 0
         summary, observed = describe(planned, result, success, plan.unit)
         outcomes.append(ExpectationOutcome(planned.key, planned.label, planned.expectation_type, success, observed,
                                            summary, planned.severity))

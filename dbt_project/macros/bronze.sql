@@ -8,7 +8,10 @@
     (audit.entity_batch_held: a batch that failed in bronze or silver, the batches behind it, and the
     batches the operator skipped), so one bad batch fails alone instead of failing every later build.
     Append-only and batch-idempotent: the model is incremental with batch_replace on _batch_id (below), and
-    only picks up landing rows newer than what it holds, so a re-landed batch replaces itself. -#}
+    only picks up landing rows newer than what it holds, so a re-landed batch replaces itself.
+    An entity that declares how a record says its key was deleted (`deleted_when`) gets a `_deleted` column:
+    `deleted_sql` is that test over `{record}` (metadata/deletes.py, the definition the quality gate uses too).
+    Delete records are records of the batch: they reach bronze like any other, flagged. -#}
 
 {% macro bronze_column(column) -%}
     {%- if column.source == 'position' -%}
@@ -24,7 +27,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro bronze_entity(landing_relation, pattern, columns, system_id, entity, list_path_sql=none) %}
+{% macro bronze_entity(landing_relation, pattern, columns, system_id, entity, list_path_sql=none, deleted_sql=none) %}
 select
     landing._batch_id,
     landing._batch_timestamp,
@@ -34,6 +37,9 @@ select
     {%- for column in columns %}
     {{ bronze_column(column) }} as {{ quote_identifier(column.name) }}{{ "," if not loop.last }}
     {%- endfor %}
+    {%- if deleted_sql is not none %},
+    {{ deleted_sql | replace('{record}', 'landing.payload') }} as _deleted
+    {%- endif %}
 from {{ landing_relation }} as landing
 {%- if pattern == 'explode' %}
 {{ json_list_items('landing.payload', list_path_sql, 'item') }}

@@ -10,16 +10,22 @@
       - valid_from / valid_to are batch timestamps;
       - SCD1 attributes are overwritten in every version of the key;
       - for `full` loads, a key missing from a batch closes its current version;
+      - a delete record (the entity's `deleted_when`, bronze's `_deleted`) closes its key's current version,
+        in a `delta` or a `full` load; its other values open no version and overwrite no SCD1 attribute,
+        and a delete for a key with no current version changes nothing;
       - each applied batch is recorded in audit.entity_layer_run, so applying it again changes nothing;
       - a batch older than one already applied is refused (it would rewrite history).
     Everything runs in the model's one transaction: a crash leaves silver as it was. -#}
 
-{% macro silver_stage(bronze_relation, primary_key, columns, scd2_columns) -%}
-    {{ return(adapter.dispatch('silver_stage', 'dataplatform')(bronze_relation, primary_key, columns, scd2_columns)) }}
+{% macro silver_stage(bronze_relation, primary_key, columns, scd2_columns, deletes=false) -%}
+    {{ return(adapter.dispatch('silver_stage', 'dataplatform')(bronze_relation, primary_key, columns, scd2_columns,
+                                                                 deletes)) }}
 {%- endmacro %}
 
-{#- scd2_columns: [{"name": ..., "type": ...}], the SCD2 attributes with their declared types (see scd2_hash). -#}
-{% macro postgres__silver_stage(bronze_relation, primary_key, columns, scd2_columns) %}
+{#- scd2_columns: [{"name": ..., "type": ...}], the SCD2 attributes with their declared types (see scd2_hash).
+    deletes: the entity declares delete records; the stage carries bronze's `_deleted` (null in bronze rows built
+    before the marker was declared: not a delete). -#}
+{% macro postgres__silver_stage(bronze_relation, primary_key, columns, scd2_columns, deletes) %}
 select distinct on (_batch_id, {{ quote_identifiers(primary_key) }})
     _batch_id,
     _batch_timestamp,
@@ -27,6 +33,9 @@ select distinct on (_batch_id, {{ quote_identifiers(primary_key) }})
     {{ quote_identifier(column) }},
     {%- endfor %}
     {{ scd2_hash(scd2_columns) }} as _scd2_hash
+    {%- if deletes %},
+    coalesce(_deleted, false) as _deleted
+    {%- endif %}
 from {{ bronze_relation }}
 order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
 {% endmacro %}
@@ -109,7 +118,8 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
-    {#- The stage's columns and their exact types, from an empty probe of the model's query. -#}
+    {#- The stage's columns and their exact types, from an empty probe of the model's query; `_deleted` (the
+        record is a delete) is the stage's, not a column of the table. -#}
     {% call statement('probe', fetch_result=True) %}
         create temporary table __dp_probe on commit drop as select * from ({{ sql }}) as stage with no data;
         select attname, format_type(atttypid, atttypmod) from pg_attribute
@@ -117,7 +127,11 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
           and attname not in ('_batch_id', '_batch_timestamp')
         order by attnum;
     {% endcall %}
-    {%- set data_columns = load_result('probe')['table'].rows -%}
+    {%- set data_columns = [] -%}
+    {%- set deletes = namespace(on=false) -%}
+    {%- for column in load_result('probe')['table'].rows -%}
+        {%- if column[0] == '_deleted' -%}{%- set deletes.on = true -%}{%- else -%}{%- do data_columns.append(column) -%}{%- endif -%}
+    {%- endfor -%}
     {%- set quoted_columns = [] -%}
     {%- for column in data_columns -%}{%- do quoted_columns.append(quote_identifier(column[0])) -%}{%- endfor -%}
 
@@ -175,6 +189,7 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
     {%- for column in data_columns if column[0] != '_scd2_hash' -%}
         {%- do content_columns.append({'name': column[0], 'type': column[1]}) -%}
     {%- endfor -%}
+    {%- if deletes.on -%}{%- do content_columns.append({'name': '_deleted', 'type': 'boolean'}) -%}{%- endif -%}
 
     {#- A batch silver applied that was landed again since (`run --force`): if its values changed, silver is
         backed out to before it and it is applied again with every later batch (as a replay from it would);
@@ -202,9 +217,9 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
         {%- endfor %}
     {%- endif %}
     {%- if replay_from is not none %}
-        {{ _silver_rewind(target, sql, replay_from, primary_key, scd1_columns, entity_filter) }}
+        {{ _silver_rewind(target, sql, replay_from, primary_key, scd1_columns, entity_filter, deletes.on) }}
     {%- elif relanded.batch is not none %}
-        {{ _silver_rewind(target, sql, relanded.batch, primary_key, scd1_columns, entity_filter) }}
+        {{ _silver_rewind(target, sql, relanded.batch, primary_key, scd1_columns, entity_filter, deletes.on) }}
     {%- endif %}
 
     {#- Batches to apply: landed, not yet in silver, not stopped by the quality gate for this entity
@@ -252,7 +267,7 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
         {%- set staged = load_result('records_in_' ~ batch_id)['table'].rows[0] -%}
 
         {%- if staged[2] %}
-            {#- An empty table (the first batch): every staged key opens its first version. -#}
+            {#- An empty table (the first batch): every staged key opens its first version (a delete: none). -#}
             {%- set updated, deleted = 0, 0 -%}
             {{ fault_pause('silver') }}
             {% call statement('insert_' ~ batch_id) %}
@@ -261,11 +276,16 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
                 select {% for name in quoted_columns %}s.{{ name }}, {% endfor %}{{ batch_ts }}, null,
                     {{ batch_id }}, {{ batch_id }}, {{ sql_literal(run_id) }}
                 from __dp_stage as s
+                {%- if deletes.on %}
+                where not s._deleted
+                {%- endif %}
             {% endcall %}
         {%- else %}
         {#- One pass over the batch and the current versions finds every key that changes: new (no current
-            version), changed (SCD2 hash differs), SCD1 attributes changed, and for full loads missing (a current
-            version whose key is not in the batch). Only those keys are written, each by its key's index. -#}
+            version), changed (SCD2 hash differs), SCD1 attributes changed, for full loads missing (a current
+            version whose key is not in the batch), and deleted (a delete record for a key with a current version;
+            one for a key with none is left out: nothing to close). Only those keys are written, each by its
+            key's index. -#}
         {% call statement('delta_' ~ batch_id) %}
             create temporary table __dp_delta on commit drop as
             select
@@ -273,7 +293,8 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
                 {%- set name = quote_identifier(column[0]) %}
                 {% if column[0] in primary_key %}coalesce(s.{{ name }}, c.{{ name }}){% else %}s.{{ name }}{% endif %} as {{ name }},
                 {%- endfor %}
-                case when s._batch_id is null then 'missing' when c._dp_current is null then 'new'
+                case when s._batch_id is null then 'missing'{% if deletes.on %} when s._deleted then 'deleted'{% endif %}
+                     when c._dp_current is null then 'new'
                      when c._scd2_hash <> s._scd2_hash then 'changed' else 'scd1' end as _dp_change
             from __dp_stage as s
             {{ 'full' if load_type == 'full' else 'left' }} join (
@@ -281,14 +302,18 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
                        {%- for column in scd1_columns %} {{ quote_identifier(column) }},{% endfor %} true as _dp_current
                 from {{ target }} where valid_to is null
             ) as c on {{ _key_match('c', 's', primary_key) }}
-            where s._batch_id is null or c._dp_current is null or c._scd2_hash <> s._scd2_hash
+            where s._batch_id is null
+            {%- if deletes.on %}
+               or (s._deleted and c._dp_current)
+            {%- endif %}
+               or ({{ 'not s._deleted and ' if deletes.on else '' }}(c._dp_current is null or c._scd2_hash <> s._scd2_hash
             {%- if scd1_columns %}
                or (
                 {%- for column in scd1_columns -%}c.{{ quote_identifier(column) }}{{ ", " if not loop.last }}{%- endfor -%}
                ) is distinct from (
                 {%- for column in scd1_columns -%}s.{{ quote_identifier(column) }}{{ ", " if not loop.last }}{%- endfor -%}
                )
-            {%- endif %};
+            {%- endif %}));
             analyze __dp_delta;
         {% endcall %}
 
@@ -305,7 +330,7 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
                 _modified_by_batch_id = {{ batch_id }},
                 _modified_by_run_id = {{ sql_literal(run_id) }}
             from __dp_delta as s
-            where {{ _key_match('t', 's', primary_key) }} and s._dp_change <> 'missing'
+            where {{ _key_match('t', 's', primary_key) }} and s._dp_change not in ('missing', 'deleted')
               and ((t.valid_to is null and s._dp_change = 'changed')
               {%- if scd1_columns %}
                    or (
@@ -319,7 +344,8 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
         {{ fault_pause('silver') }}
 
         {%- set deleted = 0 -%}
-        {%- if load_type == 'full' %}
+        {%- if load_type == 'full' or deletes.on %}
+            {#- Keys missing from a full batch, and keys of delete records, are closed at the batch's timestamp. -#}
             {% call statement('delete_' ~ batch_id) %}
                 update {{ target }} as t set
                     valid_to = {{ batch_ts }},
@@ -327,7 +353,8 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
                     _modified_by_batch_id = {{ batch_id }},
                     _modified_by_run_id = {{ sql_literal(run_id) }}
                 from __dp_delta as s
-                where {{ _key_match('t', 's', primary_key) }} and s._dp_change = 'missing' and t.valid_to is null
+                where {{ _key_match('t', 's', primary_key) }} and s._dp_change in ('missing', 'deleted')
+                  and t.valid_to is null
             {% endcall %}
             {%- set deleted = _rows_affected('delete_' ~ batch_id) -%}
         {%- endif %}
@@ -373,9 +400,10 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
 
 {#- Back silver out to its state before `from_batch` (by that batch's timestamp, so a late batch works):
     versions opened at or after it are removed, versions closed at or after it are reopened, SCD1
-    attributes get the values of the latest batch before it, and the audit rows of the backed-out
-    batches become 'rolled_back' so those batches are pending again. -#}
-{% macro _silver_rewind(target, stage_sql, from_batch, primary_key, scd1_columns, entity_filter) %}
+    attributes get the values of the latest batch before it (a delete record's values never count: a delete
+    overwrites no SCD1 attribute), and the audit rows of the backed-out batches become 'rolled_back' so those
+    batches are pending again. A version a delete closed at or after the batch is reopened like any other. -#}
+{% macro _silver_rewind(target, stage_sql, from_batch, primary_key, scd1_columns, entity_filter, deletes=false) %}
     {%- if not (from_batch | string).isdigit() -%}
         {{ exceptions.raise_compiler_error("replay: the batch to replay from must be a batch id (a whole number), got "
                                            ~ (from_batch | tojson)) }}
@@ -401,6 +429,9 @@ order by _batch_id, {{ quote_identifiers(primary_key) }}, _record_no desc
             from ({{ stage_sql }}) as s
             where s._batch_id in (
                 select batch_id from audit.silver_applied_batch where {{ entity_filter }} and batch_timestamp < {{ ts }})
+            {%- if deletes %}
+              and not s._deleted
+            {%- endif %}
             order by {{ quote_identifiers(primary_key) }}, s._batch_timestamp desc, s._batch_id desc
         ) as p
         where {{ _key_match('t', 'p', primary_key) }};
