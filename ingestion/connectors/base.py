@@ -34,6 +34,20 @@ class PendingLoad:
     cursors: Mapping[str, str] = field(default_factory=dict)
 
 
+def load_at_run_time(*, landed: set[str], cursors: Mapping[str, str]) -> PendingLoad:
+    """The load of a source that only tells what is new by being read (an API, a database): named by the run's
+    UTC timestamp, which is also its batch timestamp (a microsecond later while that name has landed already)."""
+    now = dt.datetime.now(dt.UTC)
+    while (ref := now.isoformat().replace("+00:00", "Z")) in landed:
+        now += dt.timedelta(microseconds=1)
+    return PendingLoad(ref, now, cursors)
+
+
+def load_named(source_ref: str, cursors: Mapping[str, str]) -> PendingLoad:
+    """The load `load_at_run_time` named `source_ref` again (a forced re-land), read from `cursors`."""
+    return PendingLoad(source_ref, dt.datetime.fromisoformat(source_ref.replace("Z", "+00:00")), cursors)
+
+
 class CursorReached:
     """Handed by the landing writer to `raw_records`: the connector records, per endpoint, where reading
     got to. Only the value given last for an endpoint is kept; the connector decides the order of its

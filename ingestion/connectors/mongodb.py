@@ -37,7 +37,7 @@ import pymongo
 import pymongo.errors
 from bson import json_util
 
-from ingestion.connectors.base import CursorReached, EndpointCheck, PendingLoad
+from ingestion.connectors.base import CursorReached, EndpointCheck, PendingLoad, load_at_run_time, load_named
 from metadata.models import (
     MONGO_JSON,
     Connection,
@@ -226,17 +226,13 @@ class MongoDbConnector:
         """Always a load: only reading tells whether anything is new. Its source ref is the run's UTC timestamp,
         which is also the batch timestamp."""
         assert isinstance(connection, MongoDbConnection)
-        now = dt.datetime.now(dt.UTC)
-        while (ref := now.isoformat().replace("+00:00", "Z")) in landed:
-            now += dt.timedelta(microseconds=1)
-        return PendingLoad(ref, now, self._delta_cursors(connection, cursors))
+        return load_at_run_time(landed=landed, cursors=self._delta_cursors(connection, cursors))
 
     def find_load(self, system_id: str, connection: Connection, source_ref: str, *, cursors: Mapping[str, str],
                   base_dir: Path) -> PendingLoad:
         """The batch `source_ref` again, read from where it started (the collection as it is now)."""
         assert isinstance(connection, MongoDbConnection)
-        timestamp = dt.datetime.fromisoformat(source_ref.replace("Z", "+00:00"))
-        return PendingLoad(source_ref, timestamp, self._delta_cursors(connection, cursors))
+        return load_named(source_ref, self._delta_cursors(connection, cursors))
 
     @staticmethod
     def _delta_cursors(connection: MongoDbConnection, cursors: Mapping[str, str]) -> dict[str, str]:

@@ -56,7 +56,7 @@ from dlt.sources.helpers.rest_client.paginators import (
 from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS, sanitize_url
 from tenacity import wait_random
 
-from ingestion.connectors.base import CursorReached, EndpointCheck, PendingLoad
+from ingestion.connectors.base import CursorReached, EndpointCheck, PendingLoad, load_at_run_time, load_named
 from metadata.models import (
     ApiKeyAuth,
     BasicAuth,
@@ -364,17 +364,13 @@ class RestApiConnector:
         """Always a load: only reading the API tells whether anything is new. Its source ref is the run's UTC
         timestamp, which is also the batch timestamp (the moment the data was taken)."""
         assert isinstance(connection, RestApiConnection)
-        now = dt.datetime.now(dt.UTC)
-        while (ref := now.isoformat().replace("+00:00", "Z")) in landed:
-            now += dt.timedelta(microseconds=1)
-        return PendingLoad(ref, now, self._delta_cursors(connection, cursors))
+        return load_at_run_time(landed=landed, cursors=self._delta_cursors(connection, cursors))
 
     def find_load(self, system_id: str, connection: Connection, source_ref: str, *, cursors: Mapping[str, str],
                   base_dir: Path) -> PendingLoad:
         """The batch `source_ref` again, read from where it started (the API answers with what it has now)."""
         assert isinstance(connection, RestApiConnection)
-        timestamp = dt.datetime.fromisoformat(source_ref.replace("Z", "+00:00"))
-        return PendingLoad(source_ref, timestamp, self._delta_cursors(connection, cursors))
+        return load_named(source_ref, self._delta_cursors(connection, cursors))
 
     @staticmethod
     def _delta_cursors(connection: RestApiConnection, cursors: Mapping[str, str]) -> dict[str, str]:

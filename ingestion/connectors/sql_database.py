@@ -51,7 +51,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.engine import Connection as SaConnection
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchTableError, SQLAlchemyError
 
-from ingestion.connectors.base import CursorReached, EndpointCheck, PendingLoad
+from ingestion.connectors.base import CursorReached, EndpointCheck, PendingLoad, load_at_run_time, load_named
 from ingestion.connectors.sql_values import cursor_text, encode_row
 from metadata.models import Connection, SqlDatabaseConnection, SqlEndpoint
 from secret_store.redact import redact, remember_secret
@@ -398,17 +398,13 @@ class SqlDatabaseConnector:
         """Always a load: only reading the database tells whether anything is new. Its source ref is the run's UTC
         timestamp, which is also the batch timestamp (the moment the data was taken)."""
         assert isinstance(connection, SqlDatabaseConnection)
-        now = dt.datetime.now(dt.UTC)
-        while (ref := now.isoformat().replace("+00:00", "Z")) in landed:
-            now += dt.timedelta(microseconds=1)
-        return PendingLoad(ref, now, self._delta_cursors(connection, cursors))
+        return load_at_run_time(landed=landed, cursors=self._delta_cursors(connection, cursors))
 
     def find_load(self, system_id: str, connection: Connection, source_ref: str, *, cursors: Mapping[str, str],
                   base_dir: Path) -> PendingLoad:
         """The batch `source_ref` again, read from where it started (the database answers with what it has now)."""
         assert isinstance(connection, SqlDatabaseConnection)
-        timestamp = dt.datetime.fromisoformat(source_ref.replace("Z", "+00:00"))
-        return PendingLoad(source_ref, timestamp, self._delta_cursors(connection, cursors))
+        return load_named(source_ref, self._delta_cursors(connection, cursors))
 
     @staticmethod
     def _delta_cursors(connection: SqlDatabaseConnection, cursors: Mapping[str, str]) -> dict[str, str]:
