@@ -47,6 +47,13 @@ def echo(message: str) -> None:
         print(redact(message), flush=True)
 
 
+def warn(message: str) -> None:
+    if json_logs():
+        print(json_line(level="WARNING", logger="dataplatform.cli", message=message), file=sys.stderr, flush=True)
+    else:
+        print(f"warning: {redact(message)}", file=sys.stderr, flush=True)
+
+
 def error(message: str) -> None:
     if json_logs():
         print(json_line(level="ERROR", logger="dataplatform.cli", message=message), file=sys.stderr, flush=True)
@@ -94,9 +101,8 @@ def _warn_if_superuser(url: str) -> None:
     with psycopg.connect(url, connect_timeout=10) as conn:
         role, superuser, _ = current_role_powers(conn)
     if superuser:
-        print(f"warning: the platform connects to the warehouse as the superuser {role!r}: run "
-              "`dataplatform setup-roles` once, then set DATAPLATFORM_DATABASE_URL to the owner's URL it prints",
-              file=sys.stderr)
+        warn(f"the platform connects to the warehouse as the superuser {role!r}: run `dataplatform setup-roles`"
+             " once, then set DATAPLATFORM_DATABASE_URL to the owner's URL it prints")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -111,7 +111,8 @@ def handler(stream: TextIO | None = None) -> logging.Handler:
 
 
 def configure_logging(*, level: int = logging.INFO) -> None:
-    """The platform's loggers (`dataplatform.*`) write through one handler in the chosen format."""
+    """The platform's loggers (`dataplatform.*`) write through one handler in the chosen format; with JSON
+    logs, dlt's logger too."""
     logger = logging.getLogger("dataplatform")
     for old in [h for h in logger.handlers if getattr(h, "_dataplatform", False)]:
         logger.removeHandler(old)
@@ -120,6 +121,32 @@ def configure_logging(*, level: int = logging.INFO) -> None:
     logger.addHandler(new)
     logger.setLevel(level)
     logger.propagate = False
+    route_dlt_logs()
+
+
+class _JsonOnlyHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stderr handler that keeps the JSON formatter: dlt sets its own formatter on the first handler of its
+    logger each time it (re)initialises its runtime, which would turn its lines back into text."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.formatter = JsonFormatter()
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802 - logging's name
+        pass
+
+
+def route_dlt_logs() -> None:
+    """With JSON logs, dlt's lines (logger `dlt`) are JSON lines with the run and batch ids like every other;
+    dlt reuses the first handler it finds on its logger, so ours goes first and keeps its format."""
+    if not json_logs():
+        return
+    dlt_logger = logging.getLogger("dlt")
+    if any(isinstance(h, _JsonOnlyHandler) for h in dlt_logger.handlers):
+        return
+    for old in list(dlt_logger.handlers):
+        dlt_logger.removeHandler(old)
+    dlt_logger.addHandler(_JsonOnlyHandler())
 
 
 class _JsonLinesWriter(io.TextIOBase):

@@ -6,7 +6,7 @@ import sys
 
 import dagster as dg
 
-from observability.logs import JsonFormatter
+from observability.logs import JsonFormatter, route_dlt_logs
 
 
 @dg.logger(
@@ -20,4 +20,5 @@ def json_lines_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(JsonFormatter())
     logger.addHandler(stream)
+    route_dlt_logs()  # a run process started by the daemon or the UI never ran the CLI's set-up
     return logger

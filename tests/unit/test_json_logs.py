@@ -88,3 +88,30 @@ def test_what_a_tool_prints_becomes_json_lines(capsys: pytest.CaptureFixture[str
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["logger"], r["message"], r["run_id"], r["batch_id"]) for r in lines] == [
         ("dbt", "Running with dbt=1.11", "run-9", "3"), ("dbt", "1 of 5 OK created model with ***", "run-9", "3")]
+
+
+def test_dlt_lines_stay_json_when_dlt_sets_up_its_logger(capsys: pytest.CaptureFixture[str]) -> None:
+    from dlt.common import logger as dlt_logging
+    from dlt.common.configuration.specs import RuntimeConfiguration
+
+    from observability.logs import route_dlt_logs
+
+    dlt = logging.getLogger("dlt")
+    saved = list(dlt.handlers)
+    for h in saved:  # an earlier test's set-up bound its handler to that test's captured stderr
+        dlt.removeHandler(h)
+    try:
+        route_dlt_logs()
+        # What dlt does when a pipeline initialises its runtime: reuse the logger's first handler, set its format.
+        dlt_logging._create_logger("dlt", "INFO", RuntimeConfiguration().log_format, "dlt", {})
+        with correlation(run_id="run-9", batch_id=4):
+            dlt.warning("merging arrow schema with token %s", SECRET)
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+        assert [(r["logger"], r["level"], r["run_id"], r["batch_id"]) for r in lines] == [
+            ("dlt", "WARNING", "run-9", "4")]
+        assert SECRET not in lines[0]["message"]
+    finally:
+        for h in list(dlt.handlers):
+            dlt.removeHandler(h)
+        for h in saved:
+            dlt.addHandler(h)
