@@ -18,17 +18,16 @@ import decimal
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_values import database, rows
+from warehouse_db import declarations_with, fresh_database, rows
 
 from ingestion.test_system.generator import simulate, write_day
-from metadata.catalog import DEFAULT_FOLDER, load_catalog
+from metadata.catalog import load_catalog
 
 pytestmark = pytest.mark.e2e
 
@@ -37,17 +36,6 @@ HERE = Path(__file__).resolve().parent
 UTC = dt.UTC
 DAY = {n: dt.datetime(2026, 3, n, tzinfo=UTC) for n in (1, 2, 3)}
 D = decimal.Decimal
-
-
-def metadata_folder(tmp_path: Path) -> Path:
-    """The bundled declarations plus DEL01's."""
-    folder = tmp_path / "declarations"
-    shutil.copytree(DEFAULT_FOLDER, folder)
-    for name, key in (("systems.json", "systems"), ("entities.json", "entities")):
-        data = json.loads((folder / name).read_text())
-        data[key] += json.loads((HERE / "deletes_metadata" / name).read_text())[key]
-        (folder / name).write_text(json.dumps(data, indent=2))
-    return folder
 
 
 def write_json(path: Path, records: list[dict[str, Any]]) -> None:
@@ -89,8 +77,8 @@ def counts(url: str, entity: str) -> list[tuple[int, int, int, int, str]]:
 
 
 def test_delete_records_close_keys_and_later_records_open_them_again(warehouse: str, tmp_path: Path) -> None:
-    url = database(warehouse, "deletes")
-    home, metadata = tmp_path / "home", metadata_folder(tmp_path)
+    url = fresh_database(warehouse, "deletes")
+    home, metadata = tmp_path / "home", declarations_with(tmp_path, "deletes_metadata")
     (home / "dagster").mkdir(parents=True)
     write_day(next(simulate(days=1, seed=2)), home / "sources" / "TST01")  # gold needs TST01's tables
     load_catalog(metadata)  # the test's declarations are valid

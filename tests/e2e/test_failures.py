@@ -15,8 +15,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 from scd2_oracle import expected_silver
+from warehouse_db import rows
 
 from ingestion.test_system.generator import simulate, write_day
 from metadata.catalog import load_catalog
@@ -50,11 +50,6 @@ def _url(home: Path) -> str:
     return EmbeddedPostgres(home / "postgres").url()
 
 
-def _rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, params).fetchall()
-
-
 def _wait_for_pause(home: Path, point: str, process: subprocess.Popen[str], *, timeout: float = 180) -> None:
     """Until the run sits at the fault point: a marker file (Python steps) or its pg_sleep (dbt steps)."""
     deadline = time.monotonic() + timeout
@@ -64,8 +59,8 @@ def _wait_for_pause(home: Path, point: str, process: subprocess.Popen[str], *, t
             return
         if (home / "postgres" / "port").exists():
             try:
-                found = _rows(_url(home), "select 1 from pg_stat_activity where query like %s",
-                              (f"%dataplatform_fault:{point}%",))
+                found = rows(_url(home), "select 1 from pg_stat_activity where query like %s",
+                             (f"%dataplatform_fault:{point}%",))
             except psycopg.OperationalError:
                 found = []
             if found:
@@ -106,36 +101,36 @@ def _kill_and_recover(home: Path, catalog: Any, source: Path) -> None:
         assert code == 0, output[-5000:]
 
     url = _url(home)
-    runs = _rows(url, "select batch_id, source_ref, status from audit.system_run order by system_run_id")
+    runs = rows(url, "select batch_id, source_ref, status from audit.system_run order by system_run_id")
     assert [(r["source_ref"], r["status"]) for r in runs] == [
         ("2026-01-01", "abandoned"), ("2026-01-01", "succeeded"),
         ("2026-01-02", "abandoned"), ("2026-01-02", "succeeded"),
         ("2026-01-03", "abandoned"), ("2026-01-03", "succeeded")]
     batches = [runs[i]["batch_id"] for i in (1, 3, 5)]
     assert [runs[i]["batch_id"] for i in (0, 2, 4)] == batches  # the re-run is the same batch
-    killed_layers = _rows(url, "select r.source_ref, l.layer, l.status from audit.system_layer_run l"
+    killed_layers = rows(url, "select r.source_ref, l.layer, l.status from audit.system_layer_run l"
                                " join audit.system_run r using (system_run_id) where r.status = 'abandoned'"
                                " order by l.system_layer_run_id")
     assert ("2026-01-01", "landing", "abandoned") in [tuple(r.values()) for r in killed_layers]
-    resumed = _rows(url, "select r.source_ref, l.status from audit.system_layer_run l join audit.system_run r"
+    resumed = rows(url, "select r.source_ref, l.status from audit.system_layer_run l join audit.system_run r"
                          " using (system_run_id) where l.layer = 'landing' and r.status = 'succeeded' order by 1")
     # Day 1 was killed before landing finished: landed again. Days 2 and 3 had landed: resumed, not re-landed.
     assert [tuple(r.values()) for r in resumed] == [
         ("2026-01-01", "succeeded"), ("2026-01-02", "skipped"), ("2026-01-03", "skipped")]
 
     for day, batch in zip(days, batches, strict=True):  # landing and bronze: each batch exactly once
-        assert _rows(url, "select count(*) as n, count(distinct _record_no) as d from landing.tst01_vehicles"
+        assert rows(url, "select count(*) as n, count(distinct _record_no) as d from landing.tst01_vehicles"
                           " where _batch_id = %s", (batch,))[0] == {"n": len(day.vehicles), "d": len(day.vehicles)}
-        assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s",
-                     (batch,))[0]["n"] == len(day.vehicles)
+        assert rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s",
+                    (batch,))[0]["n"] == len(day.vehicles)
     for entity in ENTITIES:  # silver: exactly the history of a clean run
         names = [c.name for c in catalog.columns[entity]] + [
             "valid_from", "valid_to", "_opened_by_batch_id", "_closed_by_batch_id"]
-        actual = _rows(url, f"select {', '.join(names)} from silver.tst01_{entity}")
+        actual = rows(url, f"select {', '.join(names)} from silver.tst01_{entity}")
         expected = expected_silver(catalog, entity, days, batches)
         assert sorted((tuple(r[n] for n in names) for r in actual), key=repr) == \
             sorted((tuple(r[n] for n in names) for r in expected), key=repr), entity
-    applied = _rows(url, "select batch_id, count(*) as n from audit.entity_layer_run where layer = 'silver'"
+    applied = rows(url, "select batch_id, count(*) as n from audit.entity_layer_run where layer = 'silver'"
                          " and status = 'succeeded' group by batch_id order by batch_id")
     assert applied == [{"batch_id": b, "n": 3} for b in batches]  # each batch applied once per entity
 
@@ -173,19 +168,19 @@ def test_a_bad_source_file_fails_the_batch_naming_file_and_record_and_loses_noth
     days = list(simulate(days=2, seed=9))
     write_day(days[0], source)
     assert _run_in_process()[0].success
-    before = {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES}
+    before = {e: rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES}
     folder = write_day(days[1], source)
     expected = spoil(folder / "vehicles.json")
     outcome, output = _run_in_process()
     assert not outcome.success
-    run = _rows(url, "select batch_id, status, message from audit.system_run order by system_run_id desc limit 1")[0]
+    run = rows(url, "select batch_id, status, message from audit.system_run order by system_run_id desc limit 1")[0]
     assert run["status"] == "failed"
     assert expected in run["message"]
-    landed = _rows(url, "select count(*) as n from landing.tst01_vehicles where _batch_id = %s", (run["batch_id"],))
+    landed = rows(url, "select count(*) as n from landing.tst01_vehicles where _batch_id = %s", (run["batch_id"],))
     assert landed == [{"n": 0}]
-    landed = _rows(url, "select count(*) as n from landing.tst01_owners where _batch_id = %s", (run["batch_id"],))
+    landed = rows(url, "select count(*) as n from landing.tst01_owners where _batch_id = %s", (run["batch_id"],))
     assert landed == [{"n": 0}]
-    assert {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES} == before
+    assert {e: rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES} == before
     write_day(days[1], source)  # the source fixes its file: the same delivery loads on the next run
     fixed, _ = _run_in_process()
     assert fixed.success and fixed.system_runs[0].batch_id == run["batch_id"]
@@ -204,9 +199,9 @@ def test_a_new_source_field_lands_and_is_reported(fresh_warehouse: str) -> None:
     outcome, output = _run_in_process()
     assert outcome.success, output
     assert "note: landing owners: new source fields, landed but not modelled: loyalty_tier" in output
-    with_new_field = _rows(url, "select count(*) as n from landing.tst01_owners where payload ? 'loyalty_tier'")
+    with_new_field = rows(url, "select count(*) as n from landing.tst01_owners where payload ? 'loyalty_tier'")
     assert with_new_field[0]["n"] == len(owners)
-    assert _rows(url, "select count(*) as n from silver.tst01_owner")[0]["n"] == len(owners)
+    assert rows(url, "select count(*) as n from silver.tst01_owner")[0]["n"] == len(owners)
 
 
 def test_an_empty_delivery_is_stopped_by_the_gate_instead_of_closing_every_key(fresh_warehouse: str) -> None:
@@ -218,21 +213,21 @@ def test_an_empty_delivery_is_stopped_by_the_gate_instead_of_closing_every_key(f
     days = list(simulate(days=2, seed=12))
     write_day(days[0], source)
     assert _run_in_process()[0].success
-    before = {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES}
+    before = {e: rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES}
     folder = write_day(days[1], source)
     (folder / "vehicles.json").write_text("[]")
     outcome, output = _run_in_process()
     assert not outcome.success
     batch = outcome.system_runs[0].batch_id
-    gate = {r["entity"]: r["status"] for r in _rows(
+    gate = {r["entity"]: r["status"] for r in rows(
         url, "select entity, status from audit.entity_layer_run where layer = 'quality' and batch_id = %s", (batch,))}
     assert gate == {"owner": "succeeded", "vehicle": "failed", "vehicle_option": "failed"}
     assert "FAILED quality vehicle" in output
     after = {
-        e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ("vehicle", "vehicle_option")
+        e: rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ("vehicle", "vehicle_option")
     }
     assert after == {e: before[e] for e in ("vehicle", "vehicle_option")}  # nothing closed
-    assert _rows(url, "select count(*) as n from silver.tst01_owner where _opened_by_batch_id = %s or "
+    assert rows(url, "select count(*) as n from silver.tst01_owner where _opened_by_batch_id = %s or "
                       "_closed_by_batch_id = %s", (batch, batch))[0]["n"] > 0  # owners went on
 
 
@@ -240,9 +235,9 @@ def _landed_bronze_silver(url: str, batch: int) -> dict[str, list[dict[str, Any]
     """Every row of one batch in landing and bronze, and every silver row: what a re-land may change."""
     tables = {"landing.tst01_owners": "_record_no", "landing.tst01_vehicles": "_record_no",
               "bronze.tst01_owner": "owner_id", "bronze.tst01_vehicle": "vehicle_id"}
-    found = {t: _rows(url, f"select * from {t} where _batch_id = %s order by {key}", (batch,))
+    found = {t: rows(url, f"select * from {t} where _batch_id = %s order by {key}", (batch,))
              for t, key in tables.items()}
-    return found | {f"silver.tst01_{e}": _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from")
+    return found | {f"silver.tst01_{e}": rows(url, f"select * from silver.tst01_{e} order by 1, valid_from")
                     for e in ENTITIES}
 
 
@@ -263,7 +258,7 @@ def test_a_failing_forced_reland_keeps_the_old_rows_and_a_succeeding_one_replace
     messages: list[str] = []
     failed = run_job(system_id="TST01", force=True, echo=messages.append)
     assert not failed.success
-    run = _rows(url, "select batch_id, status, message from audit.system_run order by system_run_id desc limit 1")[0]
+    run = rows(url, "select batch_id, status, message from audit.system_run order by system_run_id desc limit 1")[0]
     assert (run["batch_id"], run["status"]) == (batch, "failed")
     assert f"landing failed, batch {batch} keeps the rows of its earlier landing, as they were" in run["message"]
     assert f"{folder / 'vehicles.json'}: not valid JSON at line 1, column 22" in run["message"]
@@ -298,7 +293,7 @@ def _break_bronze_for_a_vehicle(url: str, folder: Path) -> None:
 def _silver_as_oracle(url: str, catalog: Any, entity: str, days: list[Any], batches: list[int]) -> None:
     names = [c.name for c in catalog.columns[entity]] + [
         "valid_from", "valid_to", "_opened_by_batch_id", "_closed_by_batch_id"]
-    actual = _rows(url, f"select {', '.join(names)} from silver.tst01_{entity}")
+    actual = rows(url, f"select {', '.join(names)} from silver.tst01_{entity}")
     expected = expected_silver(catalog, entity, days, batches)
     assert sorted((tuple(r[n] for n in names) for r in actual), key=repr) == \
         sorted((tuple(r[n] for n in names) for r in expected), key=repr), entity
@@ -324,9 +319,9 @@ def _held_back_scenario(url: str, source: Path) -> tuple[list[Any], list[int], d
 
 
 def _entity_rows(url: str, layer: str, batch: int) -> dict[str, dict[str, Any]]:
-    rows = _rows(url, "select entity, status, message from audit.entity_layer_run where layer = %s and batch_id = %s"
-                      " and dagster_run_id <> 'dataplatform skip' order by entity_layer_run_id", (layer, batch))
-    return {r["entity"]: r for r in rows}
+    found = rows(url, "select entity, status, message from audit.entity_layer_run where layer = %s and batch_id = %s"
+                       " and dagster_run_id <> 'dataplatform skip' order by entity_layer_run_id", (layer, batch))
+    return {r["entity"]: r for r in found}
 
 
 def test_a_batch_that_fails_in_bronze_fails_alone_holds_its_entity_back_and_applies_once_resent(
@@ -356,8 +351,8 @@ def test_a_batch_that_fails_in_bronze_fails_alone_holds_its_entity_back_and_appl
     assert f"waiting behind batch {b2}, which failed in bronze for vehicle" in bronze["vehicle"]["message"]
     assert f"HELD BACK TST01.vehicle: batch {b2} failed in bronze" in seen["waiting_output"]
     assert f"dataplatform skip --entity vehicle --batch {b2}" in seen["waiting_output"]
-    assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id in (%s, %s)",
-                 (b2, b3))[0]["n"] == 0
+    assert rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id in (%s, %s)",
+                (b2, b3))[0]["n"] == 0
     for entity in ("owner", "vehicle_option"):
         _silver_as_oracle(url, catalog, entity, days, batches)
     _silver_as_oracle(url, catalog, "vehicle", days[:1], batches[:1])
@@ -384,17 +379,17 @@ def test_a_batch_skipped_by_the_operator_releases_the_batches_behind_it(fresh_wa
     b1, b2, b3 = batches
     assert main(["skip", "--entity", "vehicle", "--batch", "999999"]) == 2
     assert main(["skip", "--entity", "vehicle", "--batch", str(b2), "--reason", "year 2200 is a typo"]) == 0
-    skips = _rows(url, "select system_id, entity, batch_id, reason from audit.entity_batch_skip")
+    skips = rows(url, "select system_id, entity, batch_id, reason from audit.entity_batch_skip")
     assert skips == [{"system_id": "TST01", "entity": "vehicle", "batch_id": b2, "reason": "year 2200 is a typo"}]
-    recorded = _rows(url, "select status, message from audit.entity_layer_run"
+    recorded = rows(url, "select status, message from audit.entity_layer_run"
                           " where dagster_run_id = 'dataplatform skip'")
     assert [r["status"] for r in recorded] == ["skipped"] and "year 2200 is a typo" in recorded[0]["message"]
 
     assert run_job(system_id="TST01", echo=lambda _: None).success  # day 3 applies for vehicle; day 2 never
     _silver_as_oracle(url, catalog, "vehicle", [days[0], days[2]], [b1, b3])
-    assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s", (b2,))[0]["n"] == 0
-    assert _rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s",
-                 (b3,))[0]["n"] == len(days[2].vehicles)
+    assert rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s", (b2,))[0]["n"] == 0
+    assert rows(url, "select count(*) as n from bronze.tst01_vehicle where _batch_id = %s",
+                (b3,))[0]["n"] == len(days[2].vehicles)
 
 
 def test_a_corrected_delivery_resent_with_force_reaches_silver_and_the_same_one_changes_nothing(
@@ -412,11 +407,11 @@ def test_a_corrected_delivery_resent_with_force_reaches_silver_and_the_same_one_
         outcomes.append(run_job(system_id="TST01", echo=lambda _: None))
         assert outcomes[-1].success
     b1, b2 = (o.system_runs[0].batch_id for o in outcomes)
-    silver = {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES}
+    silver = {e: rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES}
 
     write_day(days[0], source)  # the first delivery re-sent as it was: nothing changes in silver
     assert run_job(system_id="TST01", force=True, batch=b1, echo=lambda _: None).success
-    assert {e: _rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES} == silver
+    assert {e: rows(url, f"select * from silver.tst01_{e} order by 1, valid_from") for e in ENTITIES} == silver
 
     key, record = next(iter(days[0].vehicles.items()))
     corrected = dataclasses.replace(days[0], vehicles={**days[0].vehicles, key: {**record, "color": "ultraviolet"}})
@@ -427,8 +422,8 @@ def test_a_corrected_delivery_resent_with_force_reaches_silver_and_the_same_one_
         _silver_as_oracle(url, catalog, entity, [corrected, days[1]], [b1, b2])
     assert f"note: silver vehicle: batch {b1} was landed again with other values: silver re-applied it" \
         in "\n".join(messages)
-    assert _rows(url, "select color from silver.tst01_vehicle where vehicle_id = %s and _opened_by_batch_id = %s",
-                 (key, b1)) == [{"color": "ultraviolet"}]
+    assert rows(url, "select color from silver.tst01_vehicle where vehicle_id = %s and _opened_by_batch_id = %s",
+                (key, b1)) == [{"color": "ultraviolet"}]
 
 
 def test_an_entity_left_behind_by_the_gate_fails_every_run_until_resent_or_skipped(fresh_warehouse: str) -> None:
@@ -456,7 +451,7 @@ def test_an_entity_left_behind_by_the_gate_fails_every_run_until_resent_or_skipp
 
     for entity in ("vehicle", "vehicle_option"):  # the operator accepts the gap
         assert main(["skip", "--entity", entity, "--batch", str(batch), "--reason", "empty delivery"]) == 0
-    assert _rows(url, "select entity, batch_id from audit.entity_batch_skip order by entity") == [
+    assert rows(url, "select entity, batch_id from audit.entity_batch_skip order by entity") == [
         {"entity": "vehicle", "batch_id": batch}, {"entity": "vehicle_option", "batch_id": batch}]
     assert run_job(system_id="TST01", echo=lambda _: None).success
 
@@ -471,13 +466,13 @@ def test_a_forced_reland_killed_before_it_finished_leaves_the_old_rows(tmp_path:
         code, output = _finish(_cli(home, "run"))
         assert code == 0, output[-5000:]
         url = _url(home)
-        batch = _rows(url, "select batch_id from audit.system_run")[0]["batch_id"]
+        batch = rows(url, "select batch_id from audit.system_run")[0]["batch_id"]
         before = _landed_bronze_silver(url, batch)
 
         killed = _cli(home, "run", "--force", fault="landing:300")
         _wait_for_pause(home, "landing", killed)  # dlt has written the new rows beside the old ones
-        assert _rows(url, "select count(*) as n from landing.tst01_vehicles where _batch_id = %s",
-                     (batch,))[0]["n"] == 2 * len(day.vehicles)
+        assert rows(url, "select count(*) as n from landing.tst01_vehicles where _batch_id = %s",
+                    (batch,))[0]["n"] == 2 * len(day.vehicles)
         _kill(killed)
         code, output = _finish(_cli(home, "run"))  # takes over: the dead re-land's rows go, the old ones stay
         assert code == 0, output[-5000:]

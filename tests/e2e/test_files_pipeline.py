@@ -13,22 +13,18 @@ from __future__ import annotations
 
 import decimal
 import gzip
-import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
+from warehouse_db import declarations_with, fresh_database, rows
 
 from ingestion.connectors.files import cursor_value
-from metadata.catalog import DEFAULT_FOLDER, load_catalog
-from warehouse.migrations import migrate
+from metadata.catalog import load_catalog
 
 pytestmark = pytest.mark.e2e
 
@@ -36,32 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 NS = 1_000_000_000
 T0 = (int(time.time()) - 3600) * NS  # file times are set explicitly, an hour back: settled, and in order
-
-
-def metadata_folder(tmp_path: Path) -> Path:
-    """The bundled declarations plus FIL01's."""
-    folder = tmp_path / "declarations"
-    shutil.copytree(DEFAULT_FOLDER, folder)
-    for name, key in (("systems.json", "systems"), ("entities.json", "entities")):
-        data = json.loads((folder / name).read_text())
-        data[key] += json.loads((HERE / "files_metadata" / name).read_text())[key]
-        (folder / name).write_text(json.dumps(data, indent=2))
-    return folder
-
-
-def database(url: str, name: str) -> str:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-        conn.execute(f"create database {name}")
-    db_url = url.rsplit("/", 1)[0] + f"/{name}"
-    migrate(db_url)
-    return db_url
-
-
-def rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        conn.execute("set TimeZone = 'UTC'")
-        return cur.execute(query, params).fetchall()
 
 
 def drop(home: Path, name: str, data: bytes, *, at: int) -> int:
@@ -113,8 +83,8 @@ def batch_cursors(url: str, batch_id: int) -> dict[str, tuple[str | None, str]]:
 
 
 def test_file_drops_land_batch_by_batch_by_cursor(warehouse: str, tmp_path: Path) -> None:
-    url = database(warehouse, "files_drops")
-    home, metadata = tmp_path / "home", metadata_folder(tmp_path)
+    url = fresh_database(warehouse, "files_drops")
+    home, metadata = tmp_path / "home", declarations_with(tmp_path, "files_metadata")
     (home / "dagster").mkdir(parents=True)
     load_catalog(metadata)  # the test's declarations are valid
 

@@ -9,10 +9,9 @@ import random
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 from scd2_oracle import UTC, expected_silver, flat_records
+from warehouse_db import rows
 
 from ingestion.test_system.generator import Day, simulate, write_day
 from metadata.catalog import load_catalog
@@ -23,15 +22,10 @@ ENTITIES = ["owner", "vehicle", "vehicle_option"]
 HISTORY = ["valid_from", "valid_to", "_opened_by_batch_id", "_closed_by_batch_id"]
 
 
-def _rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, params).fetchall()
-
-
 def _silver(url: str, entity: str) -> list[tuple]:
     """Every version of an entity, all columns but the physical-write markers (_modified_by_*)."""
-    rows = _rows(url, f"select * from silver.tst01_{entity}")
-    return sorted((tuple(sorted((k, v) for k, v in r.items() if not k.startswith("_modified_by"))) for r in rows),
+    found = rows(url, f"select * from silver.tst01_{entity}")
+    return sorted((tuple(sorted((k, v) for k, v in r.items() if not k.startswith("_modified_by"))) for r in found),
                   key=repr)
 
 
@@ -55,9 +49,9 @@ def _source() -> Path:
 
 
 def _as_of(url: str, entity: str, ts: dt.datetime, key_and_scd2: list[str]) -> list[tuple]:
-    rows = _rows(url, f"select {', '.join(key_and_scd2)} from silver.tst01_{entity}"
-                      " where valid_from <= %(ts)s and (valid_to is null or valid_to > %(ts)s)", {"ts": ts})
-    return sorted((tuple(r[c] for c in key_and_scd2) for r in rows), key=repr)
+    found = rows(url, f"select {', '.join(key_and_scd2)} from silver.tst01_{entity}"
+                       " where valid_from <= %(ts)s and (valid_to is null or valid_to > %(ts)s)", {"ts": ts})
+    return sorted((tuple(r[c] for c in key_and_scd2) for r in found), key=repr)
 
 
 def test_a_late_batch_is_refused_then_applied_in_order_by_replay(fresh_warehouse: str) -> None:
@@ -70,8 +64,8 @@ def test_a_late_batch_is_refused_then_applied_in_order_by_replay(fresh_warehouse
     late = _run()
     assert not late.success
     late_batch = late.system_runs[0].batch_id
-    day3_batch = _rows(url, "select batch_id from audit.system_run where source_ref = '2026-01-03'")[0]["batch_id"]
-    failures = _rows(url, "select entity, message from audit.entity_layer_run where layer = 'silver'"
+    day3_batch = rows(url, "select batch_id from audit.system_run where source_ref = '2026-01-03'")[0]["batch_id"]
+    failures = rows(url, "select entity, message from audit.entity_layer_run where layer = 'silver'"
                           " and status = 'failed' and batch_id = %s order by entity", (late_batch,))
     assert [f["entity"] for f in failures] == ENTITIES
     for failure in failures:
@@ -81,17 +75,17 @@ def test_a_late_batch_is_refused_then_applied_in_order_by_replay(fresh_warehouse
     before = {e: _silver(url, e) for e in ENTITIES}
     assert before["vehicle"] and all(r for r in before.values())  # silver kept days 1 and 3 as they were
 
-    batches = [r["batch_id"] for r in _rows(url, "select distinct batch_id, batch_timestamp from audit.system_run"
+    batches = [r["batch_id"] for r in rows(url, "select distinct batch_id, batch_timestamp from audit.system_run"
                                                   " order by batch_timestamp")]
     assert _replay(["vehicle"], late_batch).success  # one entity at a time works ...
     assert _replay(["owner", "vehicle_option"], late_batch).success  # ... and several at once
     for entity in ENTITIES:
         names = [c.name for c in catalog.columns[entity]] + HISTORY
-        actual = _rows(url, f"select {', '.join(names)} from silver.tst01_{entity}")
+        actual = rows(url, f"select {', '.join(names)} from silver.tst01_{entity}")
         expected = expected_silver(catalog, entity, days, batches)
         assert sorted((tuple(r[n] for n in names) for r in actual), key=repr) == \
             sorted((tuple(r[n] for n in names) for r in expected), key=repr)
-    rolled_back = _rows(url, "select distinct batch_id from audit.entity_layer_run where status = 'rolled_back'")
+    rolled_back = rows(url, "select distinct batch_id from audit.entity_layer_run where status = 'rolled_back'")
     assert [r["batch_id"] for r in rolled_back] == [day3_batch]
 
 
@@ -117,7 +111,7 @@ def test_random_days_straight_through_and_replayed_give_the_same_history(fresh_w
     for entity in ENTITIES:
         columns = catalog.columns[entity]
         names = [c.name for c in columns] + HISTORY
-        actual = _rows(url, f"select {', '.join(names)} from silver.tst01_{entity}")
+        actual = rows(url, f"select {', '.join(names)} from silver.tst01_{entity}")
         expected = expected_silver(catalog, entity, days, batches)
         assert sorted((tuple(r[n] for n in names) for r in actual), key=repr) == \
             sorted((tuple(r[n] for n in names) for r in expected), key=repr), entity

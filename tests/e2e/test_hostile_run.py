@@ -26,15 +26,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
+from warehouse_db import fresh_database, rows
 
 from ingestion.test_system.generator import simulate, write_day
 from metadata.catalog import DEFAULT_FOLDER
-from warehouse.migrations import migrate
 
 pytestmark = pytest.mark.e2e
 
@@ -104,20 +102,6 @@ class Runs:
     outputs: list[tuple[int, str]]
 
 
-def _database(url: str, name: str) -> str:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-        conn.execute(f"create database {name}")
-    db_url = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-    migrate(db_url)
-    return db_url
-
-
-def _rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, params).fetchall()
-
-
 def _deliver(folder: Path, records: list[dict[str, Any]]) -> None:
     folder.mkdir(parents=True)
     (folder / "accounts.json").write_text(json.dumps(records, indent=1))
@@ -159,7 +143,7 @@ def runs(warehouse: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     write_day(next(simulate(days=1, seed=3)), home / "sources" / "TST01")  # gold needs TST01's silver
     _deliver(home / "sources" / "HST01" / "2026-01-01", DAY1)
 
-    url = _database(warehouse, DATABASE)
+    url = fresh_database(warehouse, DATABASE)
     env = {**os.environ, "DATAPLATFORM_DATABASE_URL": url, "DATAPLATFORM_HOME": str(home),
            "DAGSTER_HOME": str(home / "dagster"), "DATAPLATFORM_METADATA_DIR": str(base / "declarations"),
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(base / "modules")])}
@@ -182,7 +166,7 @@ def test_validate_accepts_and_both_runs_succeed(runs: Runs) -> None:
 
 
 def test_keyword_columns_hold_the_history_by_value(runs: Runs) -> None:
-    versions = _rows(runs.url, 'select "user", "order", "select", group_by, valid_from::date::text as since,'
+    versions = rows(runs.url, 'select "user", "order", "select", group_by, valid_from::date::text as since,'
                                ' valid_to::date::text as until from silver.hst01_account order by "user", valid_from')
     assert [tuple(v.values()) for v in versions] == [
         ("alice", 1, VALUE, "a", "2026-01-01", "2026-01-02"),
@@ -191,7 +175,7 @@ def test_keyword_columns_hold_the_history_by_value(runs: Runs) -> None:
         ("carol", 3, "c", "c", "2026-01-01", "2026-01-02"),  # full load: missing on day 2, closed
         ("dave", 4, "d", "d", "2026-01-02", None),
     ]
-    grants = _rows(runs.url, 'select "user", position, "table", "where", valid_to is null as current'
+    grants = rows(runs.url, 'select "user", position, "table", "where", valid_to is null as current'
                              ' from silver.hst01_account_grant order by "user", position, valid_from')
     assert [tuple(g.values()) for g in grants] == [
         ("alice", 1, "t1", "x = 1", True),
@@ -201,15 +185,15 @@ def test_keyword_columns_hold_the_history_by_value(runs: Runs) -> None:
 
 
 def test_the_key_called_user_is_quoted_in_silver_s_index(runs: Runs) -> None:
-    indexes = [r["indexdef"] for r in _rows(
+    indexes = [r["indexdef"] for r in rows(
         runs.url, "select indexdef from pg_indexes where schemaname = 'silver' and tablename = 'hst01_account'")]
     assert any('("user") WHERE (valid_to IS NULL)' in i and "UNIQUE" in i for i in indexes), indexes
 
 
 def test_no_statement_but_the_platform_s_own_ran(runs: Runs) -> None:
-    assert _rows(runs.url, "select relname from pg_class where relname like 'dp_pwned%'") == []
+    assert rows(runs.url, "select relname from pg_class where relname like 'dp_pwned%'") == []
     assert not runs.marker_file.exists()
-    assert _rows(runs.url, "select to_regclass('audit.cursor') is not null as present")[0]["present"]
+    assert rows(runs.url, "select to_regclass('audit.cursor') is not null as present")[0]["present"]
 
 
 def test_free_text_is_in_dbt_s_manifest_as_declared(runs: Runs) -> None:

@@ -15,22 +15,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import psycopg
 import pymongo
 import pytest
 from bson import ObjectId
 from mongo_wire_server import fresh_database, mongodb_server
-from psycopg.rows import dict_row
-
-from metadata.catalog import DEFAULT_FOLDER
-from warehouse.migrations import migrate
+from warehouse_db import declarations_with, rows
+from warehouse_db import fresh_database as fresh_warehouse_database
 
 pytestmark = pytest.mark.e2e
 
@@ -39,36 +35,6 @@ HERE = Path(__file__).resolve().parent
 UTC = dt.UTC
 DAY1 = dt.datetime(2026, 1, 1, tzinfo=UTC)
 PASSWORD = "pw-never-shown-4711"
-
-
-def metadata_folder(tmp_path: Path, database: str) -> Path:
-    """The bundled declarations plus MGO01's, pointed at the test's database."""
-    folder = tmp_path / "declarations"
-    shutil.copytree(DEFAULT_FOLDER, folder)
-    for name in ("systems", "entities"):
-        data = json.loads((folder / f"{name}.json").read_text())
-        added = json.loads((HERE / "mongo_metadata" / f"{name}.json").read_text())[name]
-        for item in added:
-            if "connection" in item:
-                item["connection"]["database"] = database
-        data[name] += added
-        (folder / f"{name}.json").write_text(json.dumps(data, indent=2))
-    return folder
-
-
-def database(url: str, name: str) -> str:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-        conn.execute(f"create database {name}")
-    db_url = url.rsplit("/", 1)[0] + f"/{name}"
-    migrate(db_url)
-    return db_url
-
-
-def rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        conn.execute("set TimeZone = 'UTC'")
-        return cur.execute(query, params).fetchall()
 
 
 def cli(url: str, home: Path, metadata: Path, mongodb_url: str, *args: str) -> tuple[int, str]:
@@ -121,8 +87,9 @@ def test_a_mongodb_system_lands_extended_json_by_its_date_cursor_and_keeps_histo
         parts = urlsplit(mongodb_url)
         name = parts.path.strip("/")
         collection = pymongo.MongoClient(mongodb_url, tz_aware=True).get_default_database().products
-        url = database(warehouse, "mongodb_pipeline")
-        home, metadata = tmp_path / "home", metadata_folder(tmp_path, name)
+        url = fresh_warehouse_database(warehouse, "mongodb_pipeline")
+        home = tmp_path / "home"
+        metadata = declarations_with(tmp_path, "mongo_metadata", lambda s: s["connection"].update(database=name))
         (home / "dagster").mkdir(parents=True)
         server_url = f"{parts.scheme}://{parts.netloc}/"
 

@@ -9,16 +9,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
+from warehouse_db import rows
 
 from ingestion.test_system.generator import simulate, write_day
 
 pytestmark = pytest.mark.e2e
-
-
-def _rows(url: str, query: str) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query).fetchall()
 
 
 def _run() -> Any:
@@ -38,7 +33,7 @@ def _materialized(dagster_run_id: str) -> set[tuple[str, ...]]:
 
 def _silver(url: str) -> list[tuple]:
     return sorted((r["vehicle_id"], r["valid_from"], r["valid_to"], r["_modified_by_run_id"])
-                  for r in _rows(url, "select * from silver.tst01_vehicle"))
+                  for r in rows(url, "select * from silver.tst01_vehicle"))
 
 
 def test_a_run_with_nothing_to_build_starts_no_dbt(fresh_warehouse: str) -> None:
@@ -50,7 +45,7 @@ def test_a_run_with_nothing_to_build_starts_no_dbt(fresh_warehouse: str) -> None
 
     first = _run()
     assert first.success, first.failed_steps
-    assert [(b["dagster_run_id"], b["clean"]) for b in _rows(url, "select * from audit.transform_build")] == [
+    assert [(b["dagster_run_id"], b["clean"]) for b in rows(url, "select * from audit.transform_build")] == [
         (first.dagster_run_id, True)]
     assert ("silver", "tst01_vehicle") in _materialized(first.dagster_run_id)
     silver = _silver(url)
@@ -58,7 +53,7 @@ def test_a_run_with_nothing_to_build_starts_no_dbt(fresh_warehouse: str) -> None
     # Nothing new, nothing waiting, the last build clean and of this project: dbt is not started.
     second = _run()
     assert second.success, second.failed_steps
-    assert [b["dagster_run_id"] for b in _rows(url, "select * from audit.transform_build")] == [first.dagster_run_id]
+    assert [b["dagster_run_id"] for b in rows(url, "select * from audit.transform_build")] == [first.dagster_run_id]
     assert {key[0] for key in _materialized(second.dagster_run_id)} <= {"landing"}
     assert _silver(url) == silver
 
@@ -67,7 +62,7 @@ def test_a_run_with_nothing_to_build_starts_no_dbt(fresh_warehouse: str) -> None
         conn.execute("update audit.transform_build set clean = false")
     third = _run()
     assert third.success, third.failed_steps
-    assert [(b["dagster_run_id"], b["clean"]) for b in _rows(
+    assert [(b["dagster_run_id"], b["clean"]) for b in rows(
         url, "select * from audit.transform_build order by transform_build_id")] == [
         (first.dagster_run_id, False), (third.dagster_run_id, True)]
     assert ("gold", "owner_vehicles") in _materialized(third.dagster_run_id)
@@ -76,11 +71,11 @@ def test_a_run_with_nothing_to_build_starts_no_dbt(fresh_warehouse: str) -> None
     assert _silver(url) == silver
 
     # A table dropped by hand is built again by the next run, nothing new or not.
-    gold = _rows(url, "select * from gold.owner_vehicles order by owner_id")
+    gold = rows(url, "select * from gold.owner_vehicles order by owner_id")
     assert gold
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("drop table gold.owner_vehicles")
     fourth = _run()
     assert fourth.success, fourth.failed_steps
     assert ("gold", "owner_vehicles") in _materialized(fourth.dagster_run_id)
-    assert _rows(url, "select * from gold.owner_vehicles order by owner_id") == gold
+    assert rows(url, "select * from gold.owner_vehicles order by owner_id") == gold

@@ -19,11 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
+from warehouse_db import fresh_database, rows
 
 from audit import batches as audit
 from ingestion.test_system.generator import Day, simulate, write_day
@@ -33,7 +32,6 @@ from quality import plan as quality_plan
 from quality.gate import gate_batch, previous_batch
 from quality.gx import GxValidator
 from quality.report import EntityVerdict
-from warehouse.migrations import migrate
 
 pytestmark = pytest.mark.e2e
 
@@ -43,25 +41,9 @@ ENTITIES = ["owner", "vehicle", "vehicle_option"]
 RUN_ID = "quality-gate-test"
 
 
-def database(url: str, name: str) -> str:
-    """A fresh, migrated database `name` on the server of `url`; its URL."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-        conn.execute(f"create database {name}")
-    parts = urlsplit(url)
-    db_url = urlunsplit(parts._replace(path=f"/{name}"))
-    migrate(db_url)
-    return db_url
-
-
-def rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, params).fetchall()
-
-
 @pytest.fixture(scope="module")
 def gate_db(warehouse: str) -> str:
-    url = database(warehouse, "quality_gate")
+    url = fresh_database(warehouse, "quality_gate")
     with psycopg.connect(url, autocommit=True) as conn:
         for table in ("tst01_owners", "tst01_vehicles"):  # the columns the landing writer gives them
             conn.execute(
@@ -360,7 +342,7 @@ def _day_with_a_bad_option_price(url: str, home: Path, *, seed: int) -> tuple[Da
 
 
 def test_through_the_dagster_job_a_failing_entity_fails_alone(warehouse: str, tmp_path: Path) -> None:
-    url = database(warehouse, "quality_gate_cli")
+    url = fresh_database(warehouse, "quality_gate_cli")
     home = tmp_path / "home"
     day, first, env = _day_with_a_bad_option_price(url, home, seed=5)
     done = subprocess.run([sys.executable, "-m", "cli.main", "run", "--system", "TST01"], cwd=ROOT, env=env,
@@ -420,7 +402,7 @@ def test_a_failed_entity_fails_the_dagster_run_and_its_check_stays_failed(wareho
     import dagster as dg
     from dagster._core.instance.ref import InstanceRef
 
-    url = database(warehouse, "quality_gate_dagster")
+    url = fresh_database(warehouse, "quality_gate_dagster")
     home = tmp_path / "home"
     day, first, env = _day_with_a_bad_option_price(url, home, seed=7)
 

@@ -15,19 +15,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 from rest_fixture_server import API_KEY, API_KEY_PARAM, record, serve
+from warehouse_db import declarations_with, fresh_database, rows
 
-from metadata.catalog import DEFAULT_FOLDER, load_catalog
-from warehouse.migrations import migrate
+from metadata.catalog import load_catalog
 
 pytestmark = pytest.mark.e2e
 
@@ -51,36 +48,6 @@ class _Secrets:
 
     def describe(self, key: str) -> str:
         return key
-
-
-def metadata_folder(tmp_path: Path, url: str) -> Path:
-    """The bundled declarations plus RST01's, pointed at the fixture API."""
-    folder = tmp_path / "declarations"
-    shutil.copytree(DEFAULT_FOLDER, folder)
-    for name, key in (("systems.json", "systems"), ("entities.json", "entities")):
-        data = json.loads((folder / name).read_text())
-        added = json.loads((HERE / "rest_metadata" / name).read_text())[key]
-        for item in added:
-            if "connection" in item:
-                item["connection"]["base_url"] = url
-        data[key] += added
-        (folder / name).write_text(json.dumps(data, indent=2))
-    return folder
-
-
-def database(url: str, name: str) -> str:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-        conn.execute(f"create database {name}")
-    db_url = url.rsplit("/", 1)[0] + f"/{name}"
-    migrate(db_url)
-    return db_url
-
-
-def rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        conn.execute("set TimeZone = 'UTC'")
-        return cur.execute(query, params).fetchall()
 
 
 def cli(url: str, home: Path, metadata: Path, *args: str, secrets: dict[str, str] | None = None) -> tuple[int, str]:
@@ -115,8 +82,9 @@ def test_a_rest_system_lands_by_cursor_survives_a_failed_pagination_and_keeps_hi
     outputs: list[str] = []
     with serve() as api:
         api.delta_needs_key = True
-        url = database(warehouse, "rest_pipeline")
-        home, metadata = tmp_path / "home", metadata_folder(tmp_path, api.url)
+        url = fresh_database(warehouse, "rest_pipeline")
+        home = tmp_path / "home"
+        metadata = declarations_with(tmp_path, "rest_metadata", lambda s: s["connection"].update(base_url=api.url))
         (home / "dagster").mkdir(parents=True)
         load_catalog(metadata, secrets=_Secrets())  # the test's declarations are valid
 

@@ -10,12 +10,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import psycopg
 import pytest
-from psycopg.rows import dict_row
+from warehouse_db import rows
 
 from audit.locks import TRANSFORM_LOCK
 from ingestion.test_system.generator import simulate, write_day
@@ -29,11 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 _INHERITED = ("DATAPLATFORM_DATABASE_URL", "DATAPLATFORM_PG_HOST", "DATAPLATFORM_PG_PORT", "DATAPLATFORM_PG_USER",
               "DATAPLATFORM_PG_PASSWORD", "DATAPLATFORM_PG_DBNAME", "DATAPLATFORM_FAULT_PAUSE",
               "DATAPLATFORM_METADATA_DIR")
-
-
-def _rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, params).fetchall()
 
 
 def test_the_run_queue_admits_one_run_of_any_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,23 +63,23 @@ def test_a_dbt_step_waits_while_another_build_holds_the_transform_lock(tmp_path:
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             try:
                 deadline = time.monotonic() + 600
-                while not _rows(url, "select 1 from pg_locks where locktype = 'advisory' and objid = %s"
+                while not rows(url, "select 1 from pg_locks where locktype = 'advisory' and objid = %s"
                                      " and not granted", (key,)):
                     assert run.poll() is None, run.communicate()[0]
                     assert time.monotonic() < deadline, "the run's dbt step never asked for the transform lock"
                     time.sleep(0.5)
                 # Landed and checked, and waiting: nothing of it built while the other build runs.
-                layers = _rows(url, "select distinct layer from audit.entity_layer_run order by layer")
+                layers = rows(url, "select distinct layer from audit.entity_layer_run order by layer")
                 assert [r["layer"] for r in layers] == ["landing", "quality"]
-                assert _rows(url, "select to_regclass('bronze.tst01_owner') as t") == [{"t": None}]
+                assert rows(url, "select to_regclass('bronze.tst01_owner') as t") == [{"t": None}]
             finally:
                 holder.execute("select pg_advisory_unlock(%s)", (key,))
             output, _ = run.communicate(timeout=600)
         assert run.returncode == 0, output
-        built = _rows(url, "select layer, count(*) as n from audit.entity_layer_run where status = 'succeeded'"
+        built = rows(url, "select layer, count(*) as n from audit.entity_layer_run where status = 'succeeded'"
                            " group by layer order by layer")
         assert [(r["layer"], r["n"]) for r in built] == [("bronze", 3), ("landing", 2), ("quality", 3), ("silver", 3)]
-        assert _rows(url, "select count(*) > 0 as built from bronze.tst01_owner") == [{"built": True}]
+        assert rows(url, "select count(*) > 0 as built from bronze.tst01_owner") == [{"built": True}]
     finally:
         if run.poll() is None:
             run.kill()

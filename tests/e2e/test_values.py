@@ -18,7 +18,6 @@ import decimal
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,11 +25,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
+from warehouse_db import declarations_with, fresh_database, rows
 
 from ingestion.test_system.generator import simulate, write_day
-from metadata.catalog import DEFAULT_FOLDER, load_catalog
-from warehouse.migrations import migrate
+from metadata.catalog import load_catalog
 
 pytestmark = pytest.mark.e2e
 
@@ -44,32 +42,6 @@ HOSTILE = [
      "PGOPTIONS": "-c TimeZone=Asia/Tokyo -c extra_float_digits=-15 -c IntervalStyle=sql_standard"},
     {"PGTZ": "Pacific/Chatham", "PGOPTIONS": "-c extra_float_digits=0 -c DateStyle=German"},
 ]
-
-
-def metadata_folder(tmp_path: Path) -> Path:
-    """The bundled declarations plus VAL01's."""
-    folder = tmp_path / "declarations"
-    shutil.copytree(DEFAULT_FOLDER, folder)
-    for name, key in (("systems.json", "systems"), ("entities.json", "entities")):
-        data = json.loads((folder / name).read_text())
-        data[key] += json.loads((HERE / "values_metadata" / name).read_text())[key]
-        (folder / name).write_text(json.dumps(data, indent=2))
-    return folder
-
-
-def database(url: str, name: str) -> str:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-        conn.execute(f"create database {name}")
-    db_url = url.rsplit("/", 1)[0] + f"/{name}"
-    migrate(db_url)
-    return db_url
-
-
-def rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        conn.execute("set TimeZone = 'UTC'")
-        return cur.execute(query, params).fetchall()
 
 
 def deliver(home: Path, day: str, records: list[dict[str, Any]]) -> None:
@@ -105,8 +77,8 @@ def run(url: str, home: Path, metadata: Path, settings: dict[str, str]) -> tuple
 
 
 def test_history_follows_values_whatever_their_text_and_the_session_settings(warehouse: str, tmp_path: Path) -> None:
-    url = database(warehouse, "values_rule")
-    home, metadata = tmp_path / "home", metadata_folder(tmp_path)
+    url = fresh_database(warehouse, "values_rule")
+    home, metadata = tmp_path / "home", declarations_with(tmp_path, "values_metadata")
     (home / "dagster").mkdir(parents=True)
     write_day(next(simulate(days=1, seed=2)), home / "sources" / "TST01")  # gold needs TST01's tables
     load_catalog(metadata)  # the test's declarations are valid
