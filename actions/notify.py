@@ -64,11 +64,12 @@ def rerun_command(failure: RunFailure) -> str:
 
 
 def run_failure_message(failure: RunFailure) -> tuple[str, str]:
-    """(title, text) of the notification of a run that failed before any event could report it."""
+    """(title, text) of the notification of a run that failed where no event reports it (before any batch was
+    processed, or an error of a step itself): what, where, Dagster's run id, the message, the command."""
     what = f"system {', '.join(failure.systems)}" if failure.systems else "the platform"
-    title = f"dataplatform: run of {what} FAILED before any batch was processed (job {failure.job_name})"
-    where = f"step {', '.join(failure.steps)}" if failure.steps else "the run itself (no step failed)"
-    lines = [title, f"Dagster run: {failure.dagster_run_id}", f"failed: {where}", f"message: {failure.message}",
+    where = f"step {', '.join(failure.steps)}" if failure.steps else "the run itself"
+    title = f"dataplatform: run of {what} FAILED in {where} (job {failure.job_name})"
+    lines = [title, f"Dagster run: {failure.dagster_run_id}", f"message: {failure.message}",
              f"to fix: correct the cause the message names, then {rerun_command(failure)}"]
     return title, redact("\n".join(lines))
 
