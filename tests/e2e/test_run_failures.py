@@ -198,3 +198,81 @@ def test_a_gate_failure_is_notified_by_its_event_and_not_again_as_a_run_failure(
     assert len(p.smtp.messages) == mails + 1
     p.tick(start.cursor)  # looked at again: still one notification for the gate failure
     assert len(p.hook.posts) == posts + 1
+
+
+DAEMON_TIMEOUT = 600  # a loaded build machine: the code server parses the dbt project, a run worker starts
+
+
+@pytest.mark.slow
+def test_a_declared_schedule_fires_under_the_daemon_and_its_failed_run_is_notified(
+        warehouse: str, tmp_path: Path, webhook_sink: Any) -> None:
+    """`dagster-daemon run` on the project's code: TST01's schedule (due two minutes from now, so the run-failure
+    sensor has had its first tick) starts a run through the queue; the delivery folder is missing, so it fails
+    before any batch, and the daemon's `platform_run_failures` sensor notifies it once. Then the daemon stops on
+    SIGTERM."""
+    import datetime as dt
+    import signal
+    import time
+
+    url = _database(warehouse, "run_failures_daemon")
+    home, declarations = tmp_path / "home", tmp_path / "declarations"
+    shutil.copytree(DEFAULT_FOLDER, declarations)
+    due = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)).replace(second=0, microsecond=0)
+    systems = json.loads((declarations / "systems.json").read_text())
+    systems["systems"][0]["schedule"] = {"cron": f"{due.minute} {due.hour} * * *", "timezone": "UTC",
+                                         "enabled": True}
+    (declarations / "systems.json").write_text(json.dumps(systems))
+    (declarations / "actions.json").write_text(json.dumps({
+        "notifications": [{"type": "slack", "webhook_url": {"type": "secret", "key": "ops_hook"}}], "actions": []}))
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True)
+    (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATAPLATFORM_", "DAGSTER_"))}
+    env.update(DATAPLATFORM_HOME=str(home), DAGSTER_HOME=str(dagster_home), PYTHONPATH=str(ROOT),
+               DATAPLATFORM_METADATA_DIR=str(declarations), DATAPLATFORM_DATABASE_URL=url,
+               DATAPLATFORM_SECRET_OPS_HOOK=webhook_sink.url, DATAPLATFORM_ENV_FILE=str(tmp_path / "absent.env"))
+    log = tmp_path / "daemon.log"
+    with log.open("w") as out:
+        daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run", "-m",
+                                   "orchestration.definitions"], cwd=ROOT, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)
+    try:
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            deadline = time.monotonic() + DAEMON_TIMEOUT + 120
+
+            def wait(what: str, found: Any) -> Any:
+                while not (result := found()):
+                    assert daemon.poll() is None, f"{what}: the daemon ended:\n{log.read_text()}"
+                    assert time.monotonic() < deadline, f"{what}: not in time:\n{log.read_text()}"
+                    time.sleep(3)
+                return result
+
+            def failed_run() -> dg.DagsterRun | None:
+                records = instance.get_run_records(
+                    filters=dg.RunsFilter(tags={"dagster/schedule_name": "run_tst01_schedule"}), limit=1)
+                run = records[0].dagster_run if records else None
+                return run if run is not None and run.status in (dg.DagsterRunStatus.FAILURE,
+                                                                 dg.DagsterRunStatus.SUCCESS) else None
+
+            run = wait("the scheduled run", failed_run)
+            assert (run.status, run.job_name, run.tags["dataplatform/trigger"]) == (
+                dg.DagsterRunStatus.FAILURE, "run_tst01", "schedule")
+            assert run.tags["dataplatform/scheduled_for"] == due.isoformat()
+            posts = wait("the notification", lambda: webhook_sink.posts)
+            time.sleep(40)  # one more tick of the sensor: nothing more is sent
+        assert [body["text"].splitlines()[:2] for _, body in webhook_sink.posts] == [
+            ["dataplatform: run of system TST01 FAILED in step landing_tst01 (job run_tst01)",
+             f"Dagster run: {run.run_id}"]], posts
+        assert rows(url, "select dagster_run_id, steps from audit.run_failure") == [
+            {"dagster_run_id": run.run_id, "steps": ["landing_tst01"]}]
+    finally:
+        killed = False
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)  # as a service manager stops it
+            try:
+                daemon.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                killed = True
+                daemon.kill()
+                daemon.wait()
+    assert not killed, f"the daemon did not stop within 120 s of SIGTERM:\n{log.read_text()}"
