@@ -61,9 +61,6 @@ class NotificationOf:
         assert self.run_failure_id is not None
         return sql.Identifier("run_failure_id"), self.run_failure_id
 
-    def describe(self) -> str:
-        return f"event {self.event_id}" if self.event_id is not None else f"run failure {self.run_failure_id}"
-
 
 def claim_notification(conn: psycopg.Connection, *, of: NotificationOf, subject: str, channel: str, title: str,
                        message: str) -> bool:
