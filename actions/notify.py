@@ -1,6 +1,7 @@
 """Tell the operator about a failure, on the channels actions.json declares (`notifications`): what failed,
-the batch, the message, and the command that re-runs or fixes it. Each (event, subject, channel) is sent once
-(audit.notification), however often the run that sends it is retried."""
+the batch (or, for a run that failed before it had one, the run), the message, and the command that re-runs or
+fixes it. Each (event or run failure, subject, channel) is sent once (audit.notification), however often the run
+or the sensor that sends it is retried."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import psycopg
 
 from actions.slack import post_webhook
 from actions.smtp import send_mail
-from audit.actions import claim_notification, finish_notification
+from audit.actions import NotificationOf, claim_notification, finish_notification
 from audit.entities import fix_hint
 from audit.events import ENTITY_LAYER, Event
+from audit.run_failures import RunFailure
 from metadata.catalog import Catalog
 from secret_store.base import SecretStore
 from secret_store.redact import redact
@@ -52,14 +54,34 @@ def action_failure_message(event: Event, action: str, error: str) -> tuple[str, 
     return title, redact(text)
 
 
-def notify(conn: psycopg.Connection, catalog: Catalog, store: SecretStore, *, event: Event, subject: str,
+def rerun_command(failure: RunFailure) -> str:
+    """What re-runs a failed run: the system's run, every system's, or (a selection made in the UI) its re-execution."""
+    if failure.job_name.startswith("run_") and len(failure.systems) == 1:
+        return f"`dataplatform run --system {failure.systems[0]}`"
+    if failure.job_name == "run_all":
+        return "`dataplatform run`"
+    return f"re-execute Dagster run {failure.dagster_run_id} in the Dagster UI"
+
+
+def run_failure_message(failure: RunFailure) -> tuple[str, str]:
+    """(title, text) of the notification of a run that failed where no event reports it (before any batch was
+    processed, or an error of a step itself): what, where, Dagster's run id, the message, the command."""
+    what = f"system {', '.join(failure.systems)}" if failure.systems else "the platform"
+    where = f"step {', '.join(failure.steps)}" if failure.steps else "the run itself"
+    title = f"dataplatform: run of {what} FAILED in {where} (job {failure.job_name})"
+    lines = [title, f"Dagster run: {failure.dagster_run_id}", f"message: {failure.message}",
+             f"to fix: correct the cause the message names, then {rerun_command(failure)}"]
+    return title, redact("\n".join(lines))
+
+
+def notify(conn: psycopg.Connection, catalog: Catalog, store: SecretStore, *, of: NotificationOf, subject: str,
            title: str, text: str) -> dict[str, str | None]:
     """Send on every declared channel not sent yet; channel -> None (sent) or why it was not. A channel that fails
     does not stop the others."""
     outcome: dict[str, str | None] = {}
     for index, channel in enumerate(catalog.notifications):
         name = f"{channel.type}[{index}]"
-        if not claim_notification(conn, event_id=event.event_id, subject=subject, channel=name, title=title,
+        if not claim_notification(conn, of=of, subject=subject, channel=name, title=title,
                                   message=text):
             continue
         try:
@@ -71,6 +93,6 @@ def notify(conn: psycopg.Connection, catalog: Catalog, store: SecretStore, *, ev
             error = None
         except Exception as err:  # noqa: BLE001 - a channel that fails is recorded, the others still go
             error = redact(f"{type(err).__name__}: {err}")
-        finish_notification(conn, event_id=event.event_id, subject=subject, channel=name, error=error)
+        finish_notification(conn, of=of, subject=subject, channel=name, error=error)
         outcome[name] = error
     return outcome

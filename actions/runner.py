@@ -1,6 +1,7 @@
 """Run the work that follows an event: which actions it triggers, one action for one event (guarded by
 audit.action_run, so it runs once), and the notification of a failure. Used by the Dagster job that the
-events sensor starts (orchestration/actions.py); nothing here imports Dagster."""
+events sensor starts (orchestration/actions.py) and by the run-failure sensor (orchestration/run_failures.py);
+nothing here imports Dagster."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import psycopg
 
 from actions import runner_for
 from actions.base import ActionContext
-from actions.notify import FAILURE, action_failure_message, failure_message, notify
-from audit.actions import claim_action, finish_action
+from actions.notify import FAILURE, action_failure_message, failure_message, notify, run_failure_message
+from audit.actions import NotificationOf, claim_action, finish_action
 from audit.events import Event, batch_summary, event_by_id, is_root_failure
+from audit.run_failures import RunFailure
 from metadata.catalog import Catalog
 from metadata.models import Action
 from secret_store.base import SecretStore
@@ -75,7 +77,8 @@ def run_action(url: str, catalog: Catalog, store: SecretStore, *, event_id: int,
             finish_action(conn, action_run_id, "failed", message=error)
             log.error("action %s failed: %s", action.name, error)
             title, text = action_failure_message(event, action.name, error)
-            notify(conn, catalog, store, event=event, subject=f"action {action.name}", title=title, text=text)
+            notify(conn, catalog, store, of=NotificationOf(event_id=event.event_id), subject=f"action {action.name}",
+                   title=title, text=text)
             return ActionOutcome(True, False, error)
         finish_action(conn, action_run_id, "succeeded", message=note)
         log.info("action %s succeeded%s", action.name, f": {note}" if note else "")
@@ -89,12 +92,27 @@ def notify_failure(url: str, catalog: Catalog, store: SecretStore, *, event_id: 
         if not is_root_failure(conn, event):
             return {}
         title, text = failure_message(event)
-        outcome = notify(conn, catalog, store, event=event, subject=FAILURE, title=title, text=text)
+        outcome = notify(conn, catalog, store, of=NotificationOf(event_id=event.event_id), subject=FAILURE,
+                         title=title, text=text)
     for channel, error in outcome.items():
         if error:
             log.error("notification of event %s on %s not sent: %s", event_id, channel, error)
         else:
             log.info("notified %s on %s", event.describe(), channel)
+    return outcome
+
+
+def notify_run_failure(conn: psycopg.Connection, catalog: Catalog, store: SecretStore,
+                       failure: RunFailure) -> dict[str, str | None]:
+    """Notify a run that failed where no event reports it (audit.run_failure), once per channel."""
+    title, text = run_failure_message(failure)
+    outcome = notify(conn, catalog, store, of=NotificationOf(run_failure_id=failure.run_failure_id),
+                     subject=FAILURE, title=title, text=text)
+    for channel, error in outcome.items():
+        if error:
+            log.error("notification of run %s on %s not sent: %s", failure.dagster_run_id, channel, error)
+        else:
+            log.info("notified the failed run %s on %s", failure.dagster_run_id, channel)
     return outcome
 
 

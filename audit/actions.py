@@ -1,10 +1,13 @@
 """What followed an event: `audit.action_run` (one row per event and action: the guard that makes an action
-run once per event) and `audit.notification` (one row per event, subject and channel: the guard that makes
-a failure notify once, however often the work that reports it is retried)."""
+run once per event) and `audit.notification` (one row per event or run failure, subject and channel: the guard
+that makes a failure notify once, however often the work that reports it is retried or re-evaluated)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import psycopg
+from psycopg import sql
 
 from secret_store.redact import redact, redact_optional
 
@@ -41,28 +44,48 @@ def finish_action(conn: psycopg.Connection, action_run_id: int, status: str, *, 
     )
 
 
-def claim_notification(conn: psycopg.Connection, *, event_id: int, subject: str, channel: str, title: str,
+@dataclass(frozen=True)
+class NotificationOf:
+    """What a notification is about: an event (`audit.event`) or a run failure (`audit.run_failure`)."""
+
+    event_id: int | None = None
+    run_failure_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.event_id is None) == (self.run_failure_id is None):
+            raise ValueError("a notification is about one event or one run failure")
+
+    def column(self) -> tuple[sql.Identifier, int]:
+        if self.event_id is not None:
+            return sql.Identifier("event_id"), self.event_id
+        assert self.run_failure_id is not None
+        return sql.Identifier("run_failure_id"), self.run_failure_id
+
+
+def claim_notification(conn: psycopg.Connection, *, of: NotificationOf, subject: str, channel: str, title: str,
                        message: str) -> bool:
     """Whether this caller should send the notification: no row yet, or an earlier attempt that failed to
     send. A notification that was sent (or is being sent) is never sent again."""
-    row = conn.execute(
-        "insert into audit.notification (event_id, subject, channel, status, title, message)"
+    column, key = of.column()
+    row = conn.execute(sql.SQL(
+        "insert into audit.notification ({column}, subject, channel, status, title, message)"
         " values (%s, %s, %s, 'sending', %s, %s)"
-        " on conflict (event_id, subject, channel) do update set status = 'sending', title = excluded.title,"
+        " on conflict ({column}, subject, channel) do update set status = 'sending', title = excluded.title,"
         "  message = excluded.message where audit.notification.status = 'failed'"
-        " returning notification_id",
-        (event_id, subject, channel, redact(title), redact(message)),
+        " returning notification_id").format(column=column),
+        (key, subject, channel, redact(title), redact(message)),
     ).fetchone()
     return row is not None
 
 
-def finish_notification(conn: psycopg.Connection, *, event_id: int, subject: str, channel: str,
+def finish_notification(conn: psycopg.Connection, *, of: NotificationOf, subject: str, channel: str,
                         error: str | None) -> None:
     """Record the outcome: 'sent', or 'failed' with why (a later attempt may then send it)."""
-    conn.execute(
+    column, key = of.column()
+    conn.execute(sql.SQL(
         "update audit.notification set status = %s, sent_at = case when %s then clock_timestamp() end,"
         " message = case when %s then message else message || E'\\n\\nnot sent: ' || %s end"
-        " where event_id = %s and subject = %s and channel = %s",
+        " where {column} = %s and subject = %s and channel = %s").format(column=column),
         ("sent" if error is None else "failed", error is None, error is None, redact(error or ""),
-         event_id, subject, channel),
+         key, subject, channel),
     )

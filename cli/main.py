@@ -300,17 +300,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from audit.run_failures import recent_run_failures
     from audit.status import recent_runs
 
     with _warehouse() as url, connect(url) as conn:
         runs = recent_runs(conn, limit=args.limit)
-    if not runs:
+        failures = recent_run_failures(conn, limit=args.limit)
+    if not runs and not failures:
         echo("no runs yet: try `dataplatform demo` or `dataplatform run`")
     for r in runs:
         ended = r["ended_at"].strftime("%Y-%m-%d %H:%M:%S") if r["ended_at"] else "-"
         echo(f"{r['system_id']} batch {r['batch_id']} ({r['source_ref']}) {r['status']:<9} ended {ended}  "
              f"entities ok/failed/skipped {r['entities_succeeded']}/{r['entities_failed']}/{r['entities_skipped']}  "
              f"{r['layers']}" + (f"  -- {r['message']}" if r["message"] else ""))
+    if failures:
+        echo("runs that failed where no batch says so (audit.run_failure):")
+    for f in failures:
+        message = " | ".join(f["message"].splitlines())
+        echo(f"{','.join(f['systems']) or '-'} run {f['dagster_run_id']} ({f['job_name']}) failed"
+             f" {f['recorded_at']:%Y-%m-%d %H:%M:%S} in {','.join(f['steps']) or 'the run'}  -- {message}")
     return EXIT_OK
 
 

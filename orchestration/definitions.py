@@ -26,6 +26,7 @@ from orchestration.executor import platform_executor
 from orchestration.instance import JOB_TAG
 from orchestration.log_format import json_lines_logger
 from orchestration.resources import PlatformDbtResource, SecretStoreResource, WarehouseResource
+from orchestration.run_failures import run_failure_sensor
 from orchestration.triggers import triggers
 from warehouse.connection import export_configured_warehouse
 from warehouse.embedded import state_dir
@@ -58,12 +59,15 @@ def build_definitions(catalog: Catalog) -> dg.Definitions:
         for system_assets, system_id in zip(landing, catalog.systems, strict=True)
     }
     schedules, sensors = triggers(catalog.systems, system_jobs)
+    failures = run_failure_sensor(catalog, system_of_job={job.name: s for s, job in system_jobs.items()},
+                                  system_of_step={landing_op_name(s): s for s in catalog.systems},
+                                  run_all_job=RUN_ALL_JOB)
     return dg.Definitions(
         assets=[*landing, transform_assets(catalog, project)],
         asset_checks=quality_checks(catalog),
         jobs=[run_all, *system_jobs.values(), actions_job(catalog)],
         schedules=schedules,
-        sensors=[*sensors, events_sensor(catalog)],
+        sensors=[*sensors, events_sensor(catalog), failures],
         # DATAPLATFORM_LOG_FORMAT=json: every job's console logger writes the platform's JSON lines.
         loggers={"console": json_lines_logger} if json_logs() else None,
         resources={

@@ -31,6 +31,7 @@ from orchestration.definitions import (
 from orchestration.executor import IN_PROCESS, executor_kind
 from orchestration.instance import dagster_instance
 from orchestration.run_config import LandingConfig, ReplayRequest, TransformConfig
+from orchestration.run_failures import record_failed_run
 from warehouse.connection import warehouse_url
 from warehouse.session import connect
 
@@ -90,7 +91,12 @@ def _execute(job_name: str, *, system_ids: list[str], run_config: dict[str, Any]
         if event.is_step_success or event.is_step_failure:
             echo(f"  step {event.step_key}: {'ok' if event.is_step_success else 'FAILED'}")
     with connect(url, autocommit=True) as conn:
-        batches.close_unfinished(conn, result.run_id, succeeded=result.success, failed_steps=failed)
+        if result.success:
+            batches.close_unfinished(conn, result.run_id, succeeded=True, failed_steps=[])
+            run_failure = None
+        else:  # recorded as the run-failure sensor records it; the daemon's sensor notifies it (README)
+            run_failure = record_failed_run(conn, dagster_run_id=result.run_id, job_name=job_name,
+                                            systems=system_ids, events=result.events)
         runs = batches.system_runs_of(conn, result.run_id)
         set_batch(runs[0].batch_id if len(runs) == 1 else None)
         statuses = {r.system_run_id: batches.system_run_status(conn, r) for r in runs}
@@ -108,6 +114,9 @@ def _execute(job_name: str, *, system_ids: list[str], run_config: dict[str, Any]
         echo(f"  HELD BACK {system_id}.{entity}: batch {batch_id} {what}; {fix_hint(entity, batch_id)}")
     for layer, entity, message in entity_failures:
         echo(f"  FAILED {layer} {entity}: {message or 'see the Dagster run'}")
+    if run_failure is not None:  # before any batch was processed, or outside the layers: no audit row above says it
+        for line in run_failure.message.splitlines():
+            echo(f"  FAILED {line}" if run_failure.steps else f"  FAILED run: {line}")
     seconds = (dt.datetime.now() - started).total_seconds()
     echo(f"job {job_name} {'succeeded' if success else 'FAILED'} in {seconds:.1f}s"
          f" (Dagster run {result.run_id})")

@@ -43,6 +43,7 @@ from observability.logs import correlation, set_batch
 from orchestration.masking import MaskedLog, masked_failures
 from orchestration.resources import SecretStoreResource, WarehouseResource
 from orchestration.run_config import LandingConfig
+from orchestration.run_failures import reported_by_events
 from orchestration.translator import LandingTranslator, landing_column_schema
 from secret_store.base import resolve_secrets
 from secret_store.redact import redact
@@ -182,7 +183,8 @@ def _land_batch(context: dg.AssetExecutionContext, dlt: DagsterDltResource, cata
         message = redact(f"landing failed, {what}: {err}")[:4000]
         batches.finish_layer(conn, layer, "failed", message=message)
         batches.close_batch(conn, run, "failed", message=message)
-        raise dg.Failure(f"{system.id}: {message}") from None  # masked_failures masks it; nothing chained
+        # masked_failures masks it; nothing chained. The failed landing layer is an event: notified as such.
+        raise dg.Failure(f"{system.id}: {message}", metadata=reported_by_events()) from None
     outputs = []
     # One transaction: the old rows of a re-landed batch go, and the landing counts as done, together (a run
     # killed in between leaves either the old rows with an unfinished landing, or the new rows with a finished one).

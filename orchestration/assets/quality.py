@@ -43,6 +43,7 @@ from metadata.catalog import Catalog
 from metadata.models import Entity, System
 from orchestration.masking import MaskedLog, masked_failures
 from orchestration.resources import WarehouseResource
+from orchestration.run_failures import reported_by_events
 from quality.gate import LAYER, gate_batch
 from quality.gx import GxValidator
 from quality.report import EntityVerdict
@@ -181,7 +182,8 @@ def _run_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseReso
                     record_entity(conn, layer_run_id=layer, run=run, entity=entity.name, layer=LAYER,
                                         status="failed", dagster_run_id=run_id, message=message)
                 batches.finish_layer(conn, layer, "failed", message=message)
-            raise dg.Failure(message) from None  # the message is masked; the original's text must not be chained
+            # The message is masked; the original's text must not be chained. The failed layer is an event.
+            raise dg.Failure(message, metadata=reported_by_events()) from None
         MaskedLog(context).info(f"quality gate: Great Expectations ready in {validator.startup_seconds:.1f}s"
                          f" (import {validator.import_seconds:.1f}s)")
         # A check reports once per run; with several batches of a system in one run, the last one's

@@ -30,6 +30,7 @@ from observability.logs import correlation, json_stdout, set_batch
 from orchestration.masking import MaskedLog, masked_failures
 from orchestration.resources import WarehouseResource
 from orchestration.run_config import TransformConfig
+from orchestration.run_failures import reported_by_events
 from orchestration.translator import LayerTranslator
 from secret_store.redact import redact
 
@@ -188,8 +189,10 @@ def _fail_if_entities_failed(warehouse: WarehouseResource, run_id: str, selected
                     "message": redact(message or "")} for system, entity, batch, layer, message in failures]
     behind_rows = [{"system": system, "entity": entity, "batch_id": batch, "what": what,
                     "fix": entities.fix_hint(entity, batch)} for system, entity, batch, what in behind]
+    # Each failure is an entity's event, of this run or (an entity behind) of the run that failed it: notified so.
     raise dg.Failure(description=" ".join(parts), metadata={"failures": dg.MetadataValue.json(failed_rows),
-                                                            "behind": dg.MetadataValue.json(behind_rows)})
+                                                            "behind": dg.MetadataValue.json(behind_rows),
+                                                            **reported_by_events()})
 
 
 def _landing_driven(context: dg.AssetExecutionContext) -> bool:
@@ -254,7 +257,9 @@ def _build(context: dg.AssetExecutionContext, catalog: Catalog, dbt: DbtCliResou
         builds.finish_build(conn, build_id, clean=_clean(invocation) and not failed)
         _audit_layers(conn, catalog, runs, run_id, succeeded, failed)
         if failed:
-            raise dg.Failure(f"dbt build failed for: {', '.join(sorted(failed))}; see the dbt log in this step")
+            # With batches in this run, _audit_layers wrote each failed layer's event; without, none reports it.
+            raise dg.Failure(f"dbt build failed for: {', '.join(sorted(failed))}; see the dbt log in this step",
+                             metadata=reported_by_events() if runs else None)
 
 
 def _received_rows(conn: psycopg.Connection, key: dg.AssetKey, counts: dict[str, int], run_id: str,

@@ -10,6 +10,7 @@ import dagster as dg
 
 from metadata.models import Schedule
 from orchestration.actions import EVENTS_SENSOR
+from orchestration.run_failures import RUN_FAILURES_SENSOR
 from orchestration.triggers import RUN_REQUESTS_SENSOR, SCHEDULED_FOR_TAG, TRIGGER_TAG, triggers
 
 AMSTERDAM = zoneinfo.ZoneInfo("Europe/Amsterdam")
@@ -22,7 +23,9 @@ def test_the_declared_schedule_runs_the_systems_job_and_is_stopped_by_default() 
     assert (schedule.job_name, schedule.cron_schedule, schedule.execution_timezone) == \
         ("run_tst01", "0 6 * * *", "Europe/Amsterdam")
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
-    assert [s.name for s in defs().sensors] == [RUN_REQUESTS_SENSOR, EVENTS_SENSOR]
+    assert [s.name for s in defs().sensors] == [RUN_REQUESTS_SENSOR, EVENTS_SENSOR, RUN_FAILURES_SENSOR]
+    failures = next(s for s in defs().sensors if s.name == RUN_FAILURES_SENSOR)
+    assert failures.default_status == dg.DefaultSensorStatus.RUNNING  # a failure needs no click to be recorded
 
 
 def test_a_tick_requests_one_run_keyed_by_system_and_scheduled_time() -> None:
