@@ -17,13 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import dagster as dg
-import psycopg
 import pytest
-from psycopg.rows import dict_row
+from warehouse_db import fresh_database, rows
 
 from ingestion.test_system.generator import simulate, write_day
 from metadata.catalog import DEFAULT_FOLDER, Catalog, load_catalog
@@ -33,11 +31,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "smtp-Pa55-for-tests"  # tests/conftest.py SMTP_PASSWORD
 
 pytestmark = pytest.mark.e2e
-
-
-def rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, params).fetchall()
 
 
 @dataclass
@@ -83,7 +76,7 @@ def platform(warehouse: str, tmp_path_factory: pytest.TempPathFactory, module_sm
     """Day 1 and day 2 (gate-failing) of TST01 run by the CLI, the second with JSON logs; secrets (the source
     folder, the SMTP password, the webhook URL) from the environment."""
     db = "events_actions"
-    url = _database(warehouse, db)
+    url = fresh_database(warehouse, db)
     home = tmp_path_factory.mktemp("events") / "home"
     metadata = home.parent / "declarations"
     shutil.copytree(DEFAULT_FOLDER, metadata)
@@ -122,17 +115,6 @@ def platform(warehouse: str, tmp_path_factory: pytest.TempPathFactory, module_sm
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def _database(url: str, name: str) -> str:
-    from warehouse.migrations import migrate
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-        conn.execute(f"create database {name}")
-    db_url = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-    migrate(db_url)
-    return db_url
 
 
 def _batches(p: Platform) -> list[tuple[int, str, str]]:

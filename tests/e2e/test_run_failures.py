@@ -18,12 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
-import psycopg
 import pytest
-from psycopg.rows import dict_row
+from warehouse_db import fresh_database, rows
 
 from ingestion.test_system.generator import simulate, write_day
 from metadata.catalog import DEFAULT_FOLDER, Catalog, load_catalog
@@ -34,22 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "smtp-Pa55-for-tests"  # tests/conftest.py SMTP_PASSWORD
 
 pytestmark = pytest.mark.e2e
-
-
-def rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, params).fetchall()
-
-
-def _database(url: str, name: str) -> str:
-    from warehouse.migrations import migrate
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-        conn.execute(f"create database {name}")
-    db_url = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-    migrate(db_url)
-    return db_url
 
 
 @dataclass
@@ -80,7 +62,7 @@ def platform(warehouse: str, tmp_path_factory: pytest.TempPathFactory, module_sm
     on a webhook and by mail; no delivery folder yet."""
     from orchestration.definitions import build_definitions
 
-    url = _database(warehouse, "run_failures")
+    url = fresh_database(warehouse, "run_failures")
     home = tmp_path_factory.mktemp("run_failures") / "home"
     declarations = home.parent / "declarations"
     shutil.copytree(DEFAULT_FOLDER, declarations)
@@ -213,7 +195,7 @@ def test_a_declared_schedule_fires_under_the_daemon_and_its_failed_run_is_notifi
     import signal
     import time
 
-    url = _database(warehouse, "run_failures_daemon")
+    url = fresh_database(warehouse, "run_failures_daemon")
     home, declarations = tmp_path / "home", tmp_path / "declarations"
     shutil.copytree(DEFAULT_FOLDER, declarations)
     systems = json.loads((declarations / "systems.json").read_text())

@@ -18,10 +18,9 @@ from typing import Any
 
 import dagster as dg
 import httpx
-import psycopg
 import pytest
 import uvicorn
-from psycopg.rows import dict_row
+from warehouse_db import rows
 
 from api.app import create_app
 from ingestion.test_system.generator import simulate, write_day
@@ -94,11 +93,6 @@ def service(warehouse: str, secrets: EnvSecretStore) -> Iterator[str]:
         yield base
 
 
-def _rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, params).fetchall()
-
-
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -120,13 +114,13 @@ def test_a_webhook_with_its_token_is_recorded_and_answered_202(service: str, war
         "received_at": None, "body_sha256": hashlib.sha256(body).hexdigest(), "body_bytes": len(body)}
     assert (answer["repeated"], answer["run"], answer["status_url"]) == (False, None, f"/requests/{request_id}")
     assert response.headers["location"] == f"/requests/{request_id}"
-    assert _rows(warehouse, "select system_id, trigger, delivery_id from audit.run_request where request_id = %s",
-                 (request_id,)) == [{"system_id": "TST01", "trigger": "webhook", "delivery_id": "bearer-delivery-1"}]
+    assert rows(warehouse, "select system_id, trigger, delivery_id from audit.run_request where request_id = %s",
+                (request_id,)) == [{"system_id": "TST01", "trigger": "webhook", "delivery_id": "bearer-delivery-1"}]
     _assert_no_secret(response)
 
 
 def test_webhook_credentials_missing_401_wrong_403(service: str, warehouse: str) -> None:
-    before = _rows(warehouse, "select count(*) as n from audit.run_request")[0]["n"]
+    before = rows(warehouse, "select count(*) as n from audit.run_request")[0]["n"]
     missing = httpx.post(f"{service}/hooks/TST01", content=b"{}")
     assert (missing.status_code, missing.headers["www-authenticate"]) == (401, "Bearer")
     assert missing.json() == {"detail": "send the token as 'Authorization: Bearer <token>'"}
@@ -134,7 +128,7 @@ def test_webhook_credentials_missing_401_wrong_403(service: str, warehouse: str)
     wrong = httpx.post(f"{service}/hooks/TST01", content=b"{}", headers=_bearer(TOKEN + "x"))
     assert (wrong.status_code, wrong.json()) == (403, {"detail": "the token is not valid"})
     _assert_no_secret(wrong)
-    assert _rows(warehouse, "select count(*) as n from audit.run_request")[0]["n"] == before  # nothing recorded
+    assert rows(warehouse, "select count(*) as n from audit.run_request")[0]["n"] == before  # nothing recorded
 
 
 def test_an_hmac_signed_webhook_is_checked_against_the_body(service: str) -> None:
@@ -199,7 +193,7 @@ def test_a_repeated_delivery_id_starts_nothing_new_even_after_a_restart(warehous
     for response in (repeated, after_restart):
         assert (response.status_code, response.json()["repeated"], response.json()["request"]) == \
             (200, True, first.json()["request"])
-    assert _rows(warehouse, "select count(*) as n from audit.run_request where delivery_id = 'restart-delivery'") \
+    assert rows(warehouse, "select count(*) as n from audit.run_request where delivery_id = 'restart-delivery'") \
         == [{"n": 1}]
     # Without a delivery id every call is a delivery of its own.
     with serving(create_app(_catalog(), url=warehouse, secrets=secrets)) as base:
@@ -270,7 +264,7 @@ def test_the_sensor_requests_one_run_per_recorded_request(service: str, warehous
     from orchestration.definitions import platform_definitions
 
     defs = platform_definitions()
-    last = _rows(warehouse, "select request_id, received_at from audit.run_request order by request_id desc limit 1")
+    last = rows(warehouse, "select request_id, received_at from audit.run_request order by request_id desc limit 1")
     cursor = json.dumps({"request_id": last[0]["request_id"], "received_at": last[0]["received_at"].isoformat()}) \
         if last else None  # what the sensor handed on last, if anything
     hook = httpx.post(f"{service}/hooks/TST01", headers={**_bearer(TOKEN), "X-Delivery-Id": "sensor-1"}).json()
@@ -296,14 +290,14 @@ def test_a_cursor_from_another_warehouse_starts_from_the_first_request(service: 
     from orchestration.definitions import platform_definitions
 
     httpx.post(f"{service}/hooks/TST01", headers={**_bearer(TOKEN), "X-Delivery-Id": "cursor-1"})
-    first = _rows(warehouse, "select request_id, received_at from audit.run_request where system_id = 'TST01'"
+    first = rows(warehouse, "select request_id, received_at from audit.run_request where system_id = 'TST01'"
                              " order by request_id limit 1")[0]
     stale = json.dumps({"request_id": first["request_id"], "received_at": "2001-01-01T00:00:00+00:00"})
     with dg.instance_for_test() as instance:
         requests, _ = _sensor_requests(platform_definitions(), instance, stale)
     assert requests[0].run_key == f"run_request:{first['request_id']}@{first['received_at'].isoformat()}"
     # Every request of TST01 (the other systems of these tests have no job in the bundled definitions).
-    tst01 = _rows(warehouse, "select request_id from audit.run_request where system_id = 'TST01' and request_id <= %s"
+    tst01 = rows(warehouse, "select request_id from audit.run_request where system_id = 'TST01' and request_id <= %s"
                              " order by request_id", (first["request_id"] + 99,))
     assert [r.tags[REQUEST_TAG] for r in requests] == [str(r["request_id"]) for r in tst01]
 
@@ -351,13 +345,13 @@ def test_a_webhook_call_leads_to_a_run_that_lands_and_builds_the_delivery(
 
     # What the delivery held is in every layer, by value.
     owners, vehicles = day.owners, day.vehicles
-    landed = _rows(fresh_warehouse, "select (payload->>'owner_id')::int as owner_id, _run_id from landing.tst01_owners")
+    landed = rows(fresh_warehouse, "select (payload->>'owner_id')::int as owner_id, _run_id from landing.tst01_owners")
     assert sorted(r["owner_id"] for r in landed) == sorted(owners)
     assert {r["_run_id"] for r in landed} == {result.run_id}
-    silver = _rows(fresh_warehouse, "select owner_id, name, email, address_city from silver.tst01_owner"
+    silver = rows(fresh_warehouse, "select owner_id, name, email, address_city from silver.tst01_owner"
                                     " where valid_to is null")
     assert {r["owner_id"]: (r["name"], r["email"], r["address_city"]) for r in silver} == \
         {k: (o["name"], o["email"], o["address"]["city"]) for k, o in owners.items()}
-    gold = _rows(fresh_warehouse, "select owner_id, vehicles_owned from gold.owner_vehicles")
+    gold = rows(fresh_warehouse, "select owner_id, vehicles_owned from gold.owner_vehicles")
     owned = {k: sum(1 for v in vehicles.values() if v["owner"]["owner_id"] == k) for k in owners}
     assert {r["owner_id"]: r["vehicles_owned"] for r in gold} == owned
