@@ -609,10 +609,11 @@ class SqlEndpoint(_Strict):
             raise ValueError("declare exactly one of 'table' (e.g. \"public.orders\") and 'query' (a SELECT)")
         if self.load == "delta" and self.cursor_column is None:
             raise ValueError("load 'delta' needs 'cursor_column' (an updated-at timestamp or an increasing id)")
-        if self.load != "delta" and (self.cursor_column is not None or self.initial_cursor is not None):
-            raise ValueError(f"'cursor_column' and 'initial_cursor' go with load 'delta', not {self.load!r}; set it or "
-                             "remove them" + (" (cdc reads its position from the replication slot)"
-                                              if self.load == "cdc" else ""))
+        if self.load == "full" and (self.cursor_column is not None or self.initial_cursor is not None):
+            raise ValueError("'cursor_column' and 'initial_cursor' go with load 'delta'; set it or remove them")
+        if self.load == "cdc" and (self.cursor_column is not None or self.initial_cursor is not None):
+            raise ValueError("'cursor_column' and 'initial_cursor' go with load 'delta', not 'cdc' (cdc reads its "
+                             "position from the replication slot); remove them")
         if self.load == "cdc" and self.table is None:
             raise ValueError("load 'cdc' reads a table's changes: give 'table', not 'query'")
         return self

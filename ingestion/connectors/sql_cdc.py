@@ -120,8 +120,9 @@ def _changes(connection: SqlDatabaseConnection, url: URL, found: Where, begin: i
         except psycopg.errors.UndefinedObject as err:
             if "replication slot" in str(err):
                 raise gone(found) from None
-            raise CdcError(f"{found}: {str(err).splitlines()[0]}; the publication {found.slot} may have been dropped: "
-                           f"take a new snapshot ({pg_cdc.drop_slot_command(found.system_id, found.endpoint)})") from None
+            again = pg_cdc.drop_slot_command(found.system_id, found.endpoint)
+            raise CdcError(f"{found}: {str(err).splitlines()[0]}; the publication {found.slot} may have been "
+                           f"dropped: take a new snapshot ({again})") from None
 
 
 def release(connection: SqlDatabaseConnection, system_id: str, cursors: Mapping[str, str]) -> list[str]:
@@ -240,15 +241,14 @@ def check(connection: SqlDatabaseConnection, system_id: str, endpoint: str, curs
 
 def _publication_problems(conn: psycopg.Connection, found: Where) -> list[str]:
     exists = conn.execute("select 1 from pg_publication where pubname = %s", (found.slot,)).fetchone()
-    schema, _, bare = found.table.rpartition(".")
     row: Any = conn.execute("select pg_has_role(c.relowner, 'USAGE'), n.nspname, c.relname from pg_class c join "
                             "pg_namespace n on n.oid = c.relnamespace where c.oid = %s::regclass",
                             (found.table,)).fetchone()
     owner, schema, bare = bool(row[0]), str(row[1]), str(row[2])
     if exists is None:
-        return [] if owner else [f"the publication {found.slot} is not there and only the table's owner can create it: "
-                                 f"as its owner run CREATE PUBLICATION {found.slot} FOR TABLE {schema}.{bare}"]
-    covers = conn.execute("select 1 from pg_publication_tables where pubname = %s and schemaname = %s and tablename = %s",
-                          (found.slot, schema, bare)).fetchone()
+        return [] if owner else [f"the publication {found.slot} is not there and only the table's owner can create "
+                                 f"it: as its owner run CREATE PUBLICATION {found.slot} FOR TABLE {schema}.{bare}"]
+    covers = conn.execute("select 1 from pg_publication_tables where pubname = %s and schemaname = %s"
+                          " and tablename = %s", (found.slot, schema, bare)).fetchone()
     return [] if covers else [f"the publication {found.slot} does not publish {schema}.{bare}: ALTER PUBLICATION "
                               f"{found.slot} ADD TABLE {schema}.{bare}"]

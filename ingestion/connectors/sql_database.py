@@ -447,8 +447,8 @@ class SqlDatabaseConnector:
         assert isinstance(connection, SqlDatabaseConnection)
         if cdc := [e for e, spec in connection.endpoints.items() if spec.load == "cdc"]:
             raise SqlSourceError(
-                f"system {system_id}: batch {source_ref} cannot be read again: endpoint {cdc[0]} is read by change data "
-                "capture, and its replication slot released that batch's changes once it had landed. To land the "
+                f"system {system_id}: batch {source_ref} cannot be read again: endpoint {cdc[0]} is read by change "
+                "data capture, and its replication slot released that batch's changes once it had landed. To land the "
                 f"table whole again, take a new snapshot: dataplatform cdc drop-slot {system_id} {cdc[0]}, then "
                 f"dataplatform run --system {system_id}")
         return load_named(source_ref, self._delta_cursors(connection, cursors), system_id=system_id)
@@ -492,6 +492,20 @@ class SqlDatabaseConnector:
         from ingestion.connectors import sql_cdc
 
         return sql_cdc.release(connection, system_id, cursors)
+
+    def replication_slots(self, system_id: str, connection: Connection, cursors: Mapping[str, str]) -> list[Any]:
+        """Each CDC endpoint's replication slot (sql_cdc.SlotStatus): the WAL it retains, or that it is gone."""
+        assert isinstance(connection, SqlDatabaseConnection)
+        from ingestion.connectors import sql_cdc
+
+        return list(sql_cdc.slots(connection, system_id, cursors))
+
+    def drop_replication_slot(self, system_id: str, connection: Connection, endpoint: str) -> bool:
+        """Drop a CDC endpoint's replication slot on the source; whether it was there."""
+        assert isinstance(connection, SqlDatabaseConnection)
+        from ingestion.connectors import sql_cdc
+
+        return sql_cdc.drop_slot(connection, system_id, endpoint)
 
     def check(self, connection: Connection, *, base_dir: Path, system_id: str = "",
               cursors: Mapping[str, str] | None = None) -> list[EndpointCheck]:
