@@ -115,8 +115,10 @@ def test_connection_problems_are_named_without_echoing_a_secret(folder: Path, st
      "(got 'select 1; delete from orders')"),
     ({"table": "orders", "chunk_size": 0}, "connection.endpoints.e.chunk_size",
      "Input should be greater than 0 (got 0)"),
-    ({"table": "orders", "load": "cdc"}, "connection.endpoints.e.load",
-     "Input should be 'full' or 'delta' (got 'cdc')"),
+    ({"table": "orders", "load": "incremental"}, "connection.endpoints.e.load",
+     "Input should be 'full', 'delta' or 'cdc' (got 'incremental')"),
+    ({"query": "select 1", "load": "cdc"}, "connection.endpoints.e",
+     "Value error, load 'cdc' reads a table's changes: give 'table', not 'query'"),
     ({"table": "orders", "cursor": "id"}, "connection.endpoints.e.cursor",
      "Extra inputs are not permitted (got 'id')"),
 ])
