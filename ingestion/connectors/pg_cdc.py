@@ -7,13 +7,13 @@ How it works, per endpoint (names: `cdc_names`):
 - the first batch (no cursor stored) creates the slot over a replication connection with `EXPORT_SNAPSHOT` and
   reads the whole table in that exported snapshot (through sql_database's loader: same chunks, same values): the
   snapshot holds exactly the transactions committed before the slot's consistent point and the slot gives exactly
-  those after it, so the snapshot and the changes neither overlap nor leave a gap. Its rows land with `_op` "r"
-  and `_lsn` the consistent point, which becomes the endpoint's cursor. A slot of the endpoint found while no
+  those after it, so the snapshot and the changes neither overlap nor leave a gap. Its rows land with `cdc_op` "r"
+  and `cdc_lsn` the consistent point, which becomes the endpoint's cursor. A slot of the endpoint found while no
   batch of it has landed (a first run that died) is dropped and made again with a fresh snapshot;
 - a later batch reads the changes with `pg_logical_slot_peek_binary_changes(slot, NULL, NULL, 'proto_version',
   '1', 'publication_names', pub)` (peek: the slot does not move) and decodes them (`pgoutput`); each change lands
-  as one record: the row's columns with the values sql_database gives them (`sql_values`), `_op` ("i", "u", "d")
-  and `_lsn` (its transaction's commit LSN). A delete carries the replica identity's columns (the primary key; the
+  as one record: the row's columns with the values sql_database gives them (`sql_values`), `cdc_op` ("i", "u", "d")
+  and `cdc_lsn` (its transaction's commit LSN). A delete carries the replica identity's columns (the primary key; the
   whole old row under REPLICA IDENTITY FULL). An update that changes the primary key lands as a delete of the old
   key followed by the new row. The end of the last commit read becomes the cursor;
 - the slot is advanced (`pg_replication_slot_advance`) to the stored cursor only: right after the batch's landing
@@ -49,7 +49,7 @@ from ingestion.connectors.sql_database import SqlSourceError
 from ingestion.connectors.sql_values import encode_row
 from metadata.naming import MAX_IDENTIFIER_BYTES, landing_table
 
-OP, LSN = "_op", "_lsn"  # the columns a CDC record adds to the row's
+OP, LSN = "cdc_op", "cdc_lsn"  # the fields a CDC record adds to the row's columns (a model may declare them)
 SNAPSHOT, INSERT, UPDATE, DELETE = "r", "i", "u", "d"
 _SESSION = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres"
 _SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f-]+$")

@@ -46,5 +46,5 @@ class CdcItem(EntityModel):
     name: str = Field(description="What it is.")
     price: decimal.Decimal = Field(description="numeric(10,2), exact.")
     changed_at: dt.datetime = Field(description="timestamptz.")
-    lsn: Scd1[str] = Field(alias="_lsn", description="Commit LSN of the change (the snapshot's consistent point for "
+    lsn: Scd1[str] = Field(alias="cdc_lsn", description="Commit LSN of the change (the snapshot's consistent point for "
                                                      "snapshot rows); type 1, so it opens no version of its own.")

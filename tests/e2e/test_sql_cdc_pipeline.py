@@ -1,6 +1,6 @@
 """Change data capture end to end (`dataplatform run` in subprocesses, real PostgreSQL logical replication, dbt and
 Dagster): the source is a database of its own on the session's embedded server, which runs with wal_level =
-logical. The first batch is a snapshot (`_op` "r"); then inserts, updates (two in one transaction, last one wins),
+logical. The first batch is a snapshot (`cdc_op` "r"); then inserts, updates (two in one transaction, last one wins),
 an update of the key and deletes land with their operation and commit LSN and reach silver: a deleted key closed
 at its batch's timestamp, a re-created key opening a new version. A run killed after reading the changes and before
 its batch landed leaves the cursor and the slot: the next run lands the same changes exactly once. `status` shows
@@ -13,6 +13,7 @@ The test system SQC01 (tests/e2e/cdc_metadata, model sql_models.CdcItem) runs in
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from sqlalchemy.engine import make_url
 
 from ingestion.connectors.pg_cdc import cdc_name
@@ -91,9 +93,11 @@ def platform_database(url: str, name: str) -> str:
 
 
 def rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
+    with psycopg.connect(url) as conn:
+        set_json_loads(functools.partial(json.loads, parse_float=Decimal), conn)  # 0.20 stays 0.20
         conn.execute("set TimeZone = 'UTC'")
-        return cur.execute(query, params).fetchall()
+        with conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(query, params).fetchall()
 
 
 class Platform:
@@ -164,12 +168,12 @@ def test_cdc_snapshot_then_changes_reach_silver_and_a_killed_run_rereads_them_on
     point = cursor(url)
     assert point is not None and slot_position(source) == point
     assert landed(url, day1) == [
-        {"id": 1, "name": "bolt", "price": Decimal("1.50"), "changed_at": "2026-01-01T00:00:01+00:00", "_op": "r",
-         "_lsn": point},
-        {"id": 2, "name": "nut", "price": Decimal("0.20"), "changed_at": "2026-01-01T00:00:02+00:00", "_op": "r",
-         "_lsn": point},
-        {"id": 3, "name": "gear", "price": Decimal("12.00"), "changed_at": "2026-01-01T00:00:03+00:00", "_op": "r",
-         "_lsn": point},
+        {"id": 1, "name": "bolt", "price": Decimal("1.50"), "changed_at": "2026-01-01T00:00:01+00:00", "cdc_op": "r",
+         "cdc_lsn": point},
+        {"id": 2, "name": "nut", "price": Decimal("0.20"), "changed_at": "2026-01-01T00:00:02+00:00", "cdc_op": "r",
+         "cdc_lsn": point},
+        {"id": 3, "name": "gear", "price": Decimal("12.00"), "changed_at": "2026-01-01T00:00:03+00:00", "cdc_op": "r",
+         "cdc_lsn": point},
     ]
     assert silver(url) == [(1, "bolt", Decimal("1.50"), day1, None), (2, "nut", Decimal("0.20"), day1, None),
                            (3, "gear", Decimal("12.00"), day1, None)]
@@ -189,16 +193,16 @@ def test_cdc_snapshot_then_changes_reach_silver_and_a_killed_run_rereads_them_on
     killed.wait(timeout=30)
     assert cursor(url) == point and slot_position(source) == point  # neither moved
     # Its rows had gone to landing (the kill came after dlt's load, before the batch counted as landed).
-    assert rows(url, "select count(*) as n from landing.sqc01_items where payload->>'_op' <> 'r'") == [{"n": 6}]
+    assert rows(url, "select count(*) as n from landing.sqc01_items where payload->>'cdc_op' <> 'r'") == [{"n": 6}]
     code, output = platform("run", "--system", "SQC01")
     assert code == 0, output
     day2 = batches(url)[-1]
     changes = landed(url, day2)
-    assert [(c["_op"], c["id"]) for c in changes] == [("i", 4), ("u", 1), ("u", 1), ("d", 2), ("u", 20), ("d", 3)]
-    assert changes[3] == {"id": 2, "_op": "d", "_lsn": changes[4]["_lsn"]}  # the old key: only the key
-    assert changes[1]["_lsn"] == changes[2]["_lsn"]  # one transaction, one commit LSN
+    assert [(c["cdc_op"], c["id"]) for c in changes] == [("i", 4), ("u", 1), ("u", 1), ("d", 2), ("u", 20), ("d", 3)]
+    assert changes[3] == {"id": 2, "cdc_op": "d", "cdc_lsn": changes[4]["cdc_lsn"]}  # the old key: only the key
+    assert changes[1]["cdc_lsn"] == changes[2]["cdc_lsn"]  # one transaction, one commit LSN
     # Exactly once: the killed run's rows are gone, every change landed in one batch only.
-    assert rows(url, "select count(*) as n from landing.sqc01_items where payload->>'_op' <> 'r'") == [{"n": 6}]
+    assert rows(url, "select count(*) as n from landing.sqc01_items where payload->>'cdc_op' <> 'r'") == [{"n": 6}]
     assert cursor(url) == slot_position(source) != point  # the slot released what landed
     day2_at = rows(url, "select batch_timestamp from audit.landed_batch where batch_id = %s", (day2,))[0][
         "batch_timestamp"]
@@ -218,7 +222,7 @@ def test_cdc_snapshot_then_changes_reach_silver_and_a_killed_run_rereads_them_on
     code, output = platform("run", "--system", "SQC01")
     assert code == 0, output
     day3 = batches(url)[-1]
-    assert [(c["_op"], c["id"], c["price"]) for c in landed(url, day3)] == [("i", 3, Decimal("13.00"))]
+    assert [(c["cdc_op"], c["id"], c["price"]) for c in landed(url, day3)] == [("i", 3, Decimal("13.00"))]
     assert [r for r in silver(url) if r[0] == 3] == [(3, "gear", Decimal("12.00"), day1, day2),
                                                      (3, "gear", Decimal("13.00"), day3, None)]
 
@@ -241,7 +245,7 @@ def test_cdc_snapshot_then_changes_reach_silver_and_a_killed_run_rereads_them_on
         conn.execute("update items set name = 'big gear' where id = 3")
     code, output = platform("run", "--system", "SQC01")
     assert code == 1, output
-    assert (f"system SQC01, endpoint items, table public.items on postgresql://" in output
+    assert ("system SQC01, endpoint items, table public.items on postgresql://" in output
             and f"(replication slot {SLOT}): the replication slot is gone" in output
             and "dataplatform cdc drop-slot SQC01 items" in output), output
     assert batches(url)[-1] == day3
@@ -257,7 +261,7 @@ def test_cdc_snapshot_then_changes_reach_silver_and_a_killed_run_rereads_them_on
     code, output = platform("run", "--system", "SQC01")
     assert code == 0, output
     day5 = batches(url)[-1]
-    assert sorted((c["_op"], c["id"], c["name"]) for c in landed(url, day5)) == [
+    assert sorted((c["cdc_op"], c["id"], c["name"]) for c in landed(url, day5)) == [
         ("r", 1, "bolt"), ("r", 3, "big gear"), ("r", 4, "spring"), ("r", 20, "nut")]
     assert cursor(url) == slot_position(source) is not None
     assert [r[1] for r in silver(url) if r[0] == 3 and r[4] is None] == ["big gear"]

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from ingestion.connectors import connector_for, pgoutput
-from ingestion.connectors.pg_cdc import PEEK, ChangeReader, CdcError, Where, cdc_name, connect
+from ingestion.connectors.pg_cdc import PEEK, CdcError, ChangeReader, Where, cdc_name, connect
 from ingestion.connectors.sql_database import SqlSourceError
 from metadata.models import parse_connection
 
@@ -91,16 +91,17 @@ def test_changes_become_records_with_the_values_a_select_gives(database: str) ->
         conn.execute("update kinds set id = 10 where id = 1")  # the key changes
         conn.execute("delete from kinds where id = 10")
     records = _records(database, _peek(database))
-    lsns = [r.pop("_lsn") for r in records]
+    lsns = [r.pop("cdc_lsn") for r in records]
     assert records[0] == {"id": 1, "amount": Decimal("1.50"), "at": "2026-01-02T07:30:00+00:00",
-                          "naive": "2026-01-02T08:30:00.500000", "doc": {"w": Decimal("1.250"), "l": [1, Decimal("2.0")]},
+                          "naive": "2026-01-02T08:30:00.500000",
+                          "doc": {"w": Decimal("1.250"), "l": [1, Decimal("2.0")]},
                           "raw": "AP8Q", "flag": True, "day": "2026-01-02", "span": "P1DT7200.25S", "tags": [1, 2],
-                          "ratio": "NaN", "note": "x", "_op": "i"}
-    assert records[1] == {**records[0], "amount": Decimal("2.00"), "_op": "u"}
+                          "ratio": "NaN", "note": "x", "cdc_op": "i"}
+    assert records[1] == {**records[0], "amount": Decimal("2.00"), "cdc_op": "u"}
     # The key's update: a delete of the old key (only the key: the rest is not sent), then the row under the new one.
-    assert records[2] == {"id": 1, "_op": "d"}
-    assert records[3] == {**records[1], "id": 10, "_op": "u"}
-    assert records[4] == {"id": 10, "_op": "d"}
+    assert records[2] == {"id": 1, "cdc_op": "d"}
+    assert records[3] == {**records[1], "id": 10, "cdc_op": "u"}
+    assert records[4] == {"id": 10, "cdc_op": "d"}
     assert lsns[2] == lsns[3] and len(set(lsns)) == 4  # one commit LSN per transaction
     assert all(pgoutput.lsn_number(a) < pgoutput.lsn_number(b) for a, b in zip(lsns[1:], lsns[3:], strict=False))
 
@@ -129,7 +130,7 @@ def test_replica_identity_full_sends_whole_rows_and_unchanged_toast_values(datab
     assert isinstance(update, pgoutput.Update) and update.old_kind == "O"
     assert isinstance(delete, pgoutput.Delete) and delete.old_kind == "O"
     records = _records(database, messages)
-    assert [(r["_op"], r["amount"], r["note"] == big) for r in records] == [("u", Decimal("3.00"), True),
+    assert [(r["cdc_op"], r["amount"], r["note"] == big) for r in records] == [("u", Decimal("3.00"), True),
                                                                            ("d", Decimal("3.00"), True)]
 
 
@@ -181,6 +182,6 @@ def test_a_cdc_endpoint_cannot_be_relanded_and_needs_postgresql(tmp_path: Path) 
                                                 cursors={"items": "0/1"}, base_dir=tmp_path)
     from ingestion.connectors import sql_cdc
 
-    with pytest.raises(CdcError, match="system SQL01, endpoint items, table items on mysql://u:\\*\\*\\*@127.0.0.1:1/d .*"
-                                       "the URL names 'mysql'; use load 'delta'"):
+    with pytest.raises(CdcError, match="system SQL01, endpoint items, table items on "
+                                       "mysql://u:\\*\\*\\*@127.0.0.1:1/d .*the URL names 'mysql'; use load 'delta'"):
         sql_cdc.where(connection, "SQL01", "items")
