@@ -155,3 +155,13 @@ def test_the_bundled_sql_example_is_valid(store: EnvSecretStore, monkeypatch: py
     assert [c.name for c in catalog.columns["sql_order"]] == ["id", "customer_id", "amount", "placed_at", "receipt",
                                                               "updated_at"]
     assert [c.name for c in catalog.columns["sql_customer"]] == ["id", "name", "email", "address"]
+
+
+def test_the_bundled_cdc_example_is_valid(store: EnvSecretStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAPLATFORM_SECRET_SQL02_PASSWORD", "value")
+    catalog = load_catalog(Path(__file__).resolve().parents[2] / "metadata" / "examples" / "sql_cdc", secrets=store)
+    assert list(catalog.systems) == ["SQL02"]
+    entity = catalog.entities["sql_stock"]
+    assert catalog.is_change_log(entity) and entity.deleted_when is not None
+    assert [c.name for c in catalog.columns["sql_stock"]] == ["sku", "name", "quantity", "price", "updated_at",
+                                                              "cdc_lsn"]
