@@ -193,6 +193,15 @@ def record_cursors(conn: psycopg.Connection, system_id: str, batch_id: int, *, s
             set_cursor(conn, system_id, endpoint, value, batch_id)
 
 
+def forget_cursor(conn: psycopg.Connection, system_id: str, endpoint: str) -> str | None:
+    """The operator's reset of an endpoint (`dataplatform cdc drop-slot`): its next batch reads from the beginning
+    (a CDC endpoint: a new snapshot). `audit.batch_cursor` keeps the landed batches' ranges. Returns the value
+    that was stored."""
+    row = conn.execute("delete from audit.cursor where system_id = %s and endpoint = %s returning value",
+                       (system_id, endpoint)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def cursors(conn: psycopg.Connection, system_id: str) -> dict[str, str]:
     """Where each endpoint of a system stands (`audit.cursor`): what its next load reads from."""
     rows = conn.execute("select endpoint, value from audit.cursor where system_id = %s", (system_id,)).fetchall()

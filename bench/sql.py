@@ -9,7 +9,9 @@ a JSON column (`--rows` rows, generated in SQL before timing starts). Measured, 
 - ours: the platform's landing of one batch: the sql_database connector (dlt's table loader, a server-side
   cursor, the value encoding) and the landing writer (Arrow tables -> dlt -> COPY into landing's JSONB), as
   `dataplatform run` lands it, without the Dagster and audit bookkeeping around it;
-- peer: a plain dlt `sql_database` source into PostgreSQL with default settings (as a user would write it).
+- peer: a plain dlt `sql_database` source into PostgreSQL with default settings (as a user would write it);
+- cdc: the same table read by change data capture: after its snapshot batch, 1% of its rows are updated and the
+  changes landed (the pgoutput read, the decoding, the landing writer, the slot released), compared with ours.
 
 Ours also runs on a tenth of the rows, to show whether its peak memory grows with the table. PostgreSQL: the
 embedded server in the benchmark's state folder, or `--url`.
@@ -133,7 +135,56 @@ def peer(url: str, source: str, rows: int) -> dict[str, Any]:
     return {"seconds": seconds, "rows": count}
 
 
-TASKS = {"floor": floor, "ours": ours, "peer": peer}
+def cdc(url: str, source: str, rows: int) -> dict[str, Any]:
+    """Landing 1% of the table's rows changed, read by change data capture: the snapshot batch is taken first (not
+    timed: it is a full read), then every hundredth row is updated (not timed), then the changes are landed as
+    `dataplatform run` lands a batch, and the slot released (timed)."""
+    import psycopg
+
+    from ingestion.connectors import CursorReached, PendingLoad, connector_for
+    from ingestion.connectors.sql_cdc import drop_slot
+    from ingestion.landing import LOADER_FILE_FORMAT, Batch, forget_run, landing_pipeline, landing_source
+    from metadata.models import SqlDatabaseConnection, System, parse_connection
+
+    declared = {"url": source, "endpoints": {"vehicles": {"table": "public.vehicles", "load": "cdc"}}}
+    system = System(id="BSQ02", name="bench", description="bench", type="sql_database", connection=declared)
+    connection = parse_connection("sql_database", declared, resolved=True)
+    assert isinstance(connection, SqlDatabaseConnection)
+    connector = connector_for("sql_database")
+    home = Path(os.environ["DATAPLATFORM_HOME"])
+    drop_slot(connection, system.id, "vehicles")
+    snapshot = CursorReached()
+    now = dt.datetime.now(dt.UTC)
+    for _ in connector.raw_records(connection, "vehicles", PendingLoad("snapshot", now, {}, system.id),
+                                   base_dir=home, reached=snapshot):
+        pass
+    with psycopg.connect(source, autocommit=True) as conn:
+        changed = conn.execute("update vehicles set mileage_km = mileage_km + 1, updated_at = updated_at + interval "
+                               "'1 day' where mod(id, 100) = 0").rowcount
+    now = dt.datetime.now(dt.UTC)
+    load = PendingLoad(now.isoformat(), now, snapshot.values, system.id)
+    batch = Batch(2, system.id, load.source_ref, now, "bench", now)
+    pipeline = landing_pipeline(system.id, url, pipelines_dir=home / "sql-cdc-dlt")
+    _warm()
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("select to_regclass('landing.bsq02_vehicles')").fetchone()[0]:
+            conn.execute("truncate landing.bsq02_vehicles")
+    reached = CursorReached()
+    try:
+        started = time.perf_counter()
+        pipeline.run(landing_source(system, batch=batch, load=load, reached=reached, connection=connection,
+                                    base_dir=home), loader_file_format=LOADER_FILE_FORMAT)
+        connector.release(system.id, connection, reached.values, base_dir=home)  # type: ignore[attr-defined]
+        seconds = time.perf_counter() - started
+    finally:
+        forget_run(pipeline)
+        drop_slot(connection, system.id, "vehicles")
+    with psycopg.connect(url) as conn:
+        count = conn.execute("select count(*) from landing.bsq02_vehicles").fetchone()[0]
+    return {"seconds": seconds, "rows": count, "changed": changed}
+
+
+TASKS = {"floor": floor, "ours": ours, "peer": peer, "cdc": cdc}
 
 
 def child(task: str, url: str, source: str, rows: int, env: dict[str, str]) -> tuple[dict[str, Any], float]:
@@ -195,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{task}: {figures[task][0]['seconds']:.2f} s, peak {figures[task][1]:.0f} MiB", flush=True)
         tenth = max(1, args.rows // 10)
         figures["ours_tenth"] = child("ours", owner, source, tenth, env)
+        figures["cdc"] = child("cdc", owner, source, args.rows, env)
         drop_database(server_url, DATABASE)
         drop_database(server_url, SOURCE)
 
@@ -208,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{figures['peer'][0]['rows']:,} rows")
     print(f"  ours on {tenth:,} rows: peak {figures['ours_tenth'][1]:.0f} MiB (memory flat in the table's size: "
           f"compare with {figures['ours'][1]:.0f} MiB; target <= 512 MiB)")
+    cdc_s, cdc_result = figures["cdc"][0]["seconds"], figures["cdc"][0]
+    print(f"  cdc: {cdc_result['changed']:,} rows changed (1%), landed as {cdc_result['rows']:,} change records in "
+          f"{cdc_s:.2f} s, peak {figures['cdc'][1]:.0f} MiB: {cdc_s / ours_s:.3f}x the full load's landing "
+          "(target <= 0.05x)")
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import os
 import signal
 import subprocess
@@ -165,7 +166,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     except MissingSecretError as err:
         error(f"system {system.id}: {err}")
         return EXIT_FAILED
-    results = check(connection, base_dir=state_dir())
+    from cli.cdc import cdc_endpoints
+
+    # A check that judges the source by where its endpoints stand (a CDC slot that is gone) is given audit.cursor.
+    if "cursors" in inspect.signature(check).parameters and cdc_endpoints(system):
+        from audit.batches import cursors
+
+        with _warehouse() as url, connect(url) as conn:
+            stored = cursors(conn, system.id)
+        results = check(connection, base_dir=state_dir(), system_id=system.id, cursors=stored)
+    else:
+        results = check(connection, base_dir=state_dir())
     for result in results:
         echo(f"{system.id}.{result.endpoint}: {'ok' if result.ok else 'FAILED'}: {result.message}")
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
@@ -300,25 +311,75 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from audit.batches import cursors
     from audit.run_failures import recent_run_failures
     from audit.status import recent_runs
+    from cli.cdc import lag_threshold, slot_report
 
+    try:
+        lag_threshold()
+    except ValueError as err:
+        error(str(err))
+        return EXIT_INVALID
+    try:
+        catalog: Catalog | None = load_platform_catalog()
+    except (MetadataError, RegistryError, SecretStoreUnavailableError) as err:  # the runs are still worth showing
+        warn(f"CDC replication slots not shown: the metadata could not be read: {err}")
+        catalog = None
     with _warehouse() as url, connect(url) as conn:
         runs = recent_runs(conn, limit=args.limit)
         failures = recent_run_failures(conn, limit=args.limit)
-    if not runs and not failures:
-        echo("no runs yet: try `dataplatform demo` or `dataplatform run`")
-    for r in runs:
-        ended = r["ended_at"].strftime("%Y-%m-%d %H:%M:%S") if r["ended_at"] else "-"
-        echo(f"{r['system_id']} batch {r['batch_id']} ({r['source_ref']}) {r['status']:<9} ended {ended}  "
-             f"entities ok/failed/skipped {r['entities_succeeded']}/{r['entities_failed']}/{r['entities_skipped']}  "
-             f"{r['layers']}" + (f"  -- {r['message']}" if r["message"] else ""))
-    if failures:
-        echo("runs that failed where no batch says so (audit.run_failure):")
-    for f in failures:
-        message = " | ".join(f["message"].splitlines())
-        echo(f"{','.join(f['systems']) or '-'} run {f['dagster_run_id']} ({f['job_name']}) failed"
-             f" {f['recorded_at']:%Y-%m-%d %H:%M:%S} in {','.join(f['steps']) or 'the run'}  -- {message}")
+        if not runs and not failures:
+            echo("no runs yet: try `dataplatform demo` or `dataplatform run`")
+        for r in runs:
+            ended = r["ended_at"].strftime("%Y-%m-%d %H:%M:%S") if r["ended_at"] else "-"
+            echo(f"{r['system_id']} batch {r['batch_id']} ({r['source_ref']}) {r['status']:<9} ended {ended}  "
+                 f"entities ok/failed/skipped {r['entities_succeeded']}/{r['entities_failed']}/"
+                 f"{r['entities_skipped']}  {r['layers']}" + (f"  -- {r['message']}" if r["message"] else ""))
+        if failures:
+            echo("runs that failed where no batch says so (audit.run_failure):")
+        for f in failures:
+            message = " | ".join(f["message"].splitlines())
+            echo(f"{','.join(f['systems']) or '-'} run {f['dagster_run_id']} ({f['job_name']}) failed"
+                 f" {f['recorded_at']:%Y-%m-%d %H:%M:%S} in {','.join(f['steps']) or 'the run'}  -- {message}")
+        # Change data capture: a slot nobody reads keeps the source's WAL on its disk (see cli/cdc.py).
+        if catalog is not None:
+            slot_report(catalog, lambda system_id: cursors(conn, system_id), echo=echo, warn=warn)
+    return EXIT_OK
+
+
+def cmd_cdc_drop_slot(args: argparse.Namespace) -> int:
+    """Drop a CDC endpoint's replication slot and forget its position: its next batch is a new snapshot."""
+    catalog = _catalog()
+    from audit.batches import forget_cursor
+    from audit.locks import SystemBusyError, run_locks
+    from cli.cdc import cdc_endpoints, resolved_connection
+    from ingestion.connectors import connector_for
+
+    system = catalog.systems.get(args.system)
+    if system is None:
+        error(f"unknown system {args.system!r}; declared: {', '.join(catalog.systems)}")
+        return EXIT_INVALID
+    if args.endpoint not in (endpoints := cdc_endpoints(system)):
+        error(f"system {system.id}: {args.endpoint!r} is not one of its endpoints with load 'cdc' "
+              f"({', '.join(endpoints) or 'it has none'})")
+        return EXIT_INVALID
+    with _warehouse() as url, connect(url, autocommit=True) as conn:
+        try:
+            with run_locks(url, [system.id]):  # not while a run of the system reads the slot
+                try:
+                    dropped = connector_for(system.type).drop_replication_slot(  # type: ignore[attr-defined]
+                        system.id, resolved_connection(system), args.endpoint)
+                except Exception as err:  # noqa: BLE001 - the source's refusal, in words; the position is kept
+                    error(f"{system.id}.{args.endpoint}: the slot was not dropped and the position is kept: {err}")
+                    return EXIT_FAILED
+                forgotten = forget_cursor(conn, system.id, args.endpoint)
+        except SystemBusyError:
+            echo(f"dropped nothing: a run of {system.id} is in progress; try again when it has finished")
+            return EXIT_BUSY
+    echo(f"{system.id}.{args.endpoint}: " + ("replication slot dropped" if dropped else "no replication slot was there")
+         + (f"; position {forgotten} forgotten" if forgotten else "") + f"; the next run of {system.id} takes a new "
+         "snapshot of the table (keys deleted meanwhile stay open in silver: the entity is a delta one)")
     return EXIT_OK
 
 
@@ -548,7 +609,14 @@ def parser() -> argparse.ArgumentParser:
                                          " credentials (lands nothing, prints no secret)")
     check.add_argument("system", help="system id, as in systems.json")
     check.set_defaults(func=cmd_check)
-    status = sub.add_parser("status", help="recent runs from the audit tables")
+    cdc = sub.add_parser("cdc", help="change data capture: the replication slots of 'cdc' endpoints")
+    cdc_sub = cdc.add_subparsers(dest="cdc_command", required=True)
+    drop_slot = cdc_sub.add_parser("drop-slot", help="drop an endpoint's replication slot on the source and forget "
+                                                     "its position: the next run takes a new snapshot")
+    drop_slot.add_argument("system", help="system id, as in systems.json")
+    drop_slot.add_argument("endpoint", help="an endpoint of the system with load 'cdc'")
+    drop_slot.set_defaults(func=cmd_cdc_drop_slot)
+    status = sub.add_parser("status", help="recent runs from the audit tables, and the CDC slots' retained WAL")
     status.add_argument("--limit", type=int, default=10)
     status.set_defaults(func=cmd_status)
     roles = sub.add_parser("setup-roles", help="create the warehouse's owner and analyst roles; show how to connect")

@@ -91,6 +91,13 @@ class Catalog:
     def landing_table(self, entity: Entity) -> str:
         return landing_table(entity.system_id, entity.landing_entity)
 
+    def is_change_log(self, entity: Entity) -> bool:
+        """Whether the entity's endpoint delivers every change of a key (load 'cdc'), so that one batch may hold
+        several records of a key (silver applies the last)."""
+        system = self.systems.get(entity.system_id)
+        spec = system.endpoints().get(entity.landing_entity) if system is not None else None
+        return isinstance(spec, dict) and spec.get("load") == "cdc"
+
     def table(self, entity: Entity) -> str:
         return entity_table(entity.system_id, entity.name)
 

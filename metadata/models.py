@@ -586,9 +586,10 @@ class SqlEndpoint(_Strict):
     table: Annotated[str, StringConstraints(pattern=SQL_TABLE_PATTERN)] | None = Field(
         default=None, description="table (or view), optionally schema-qualified: 'public.orders'")
     query: str | None = Field(default=None, description="a read-only SELECT, run as a subquery")
-    load: Literal["full", "delta"] = Field(
+    load: Literal["full", "delta", "cdc"] = Field(
         default="full", description="full: every row every run; delta: the rows whose cursor_column is at or "
-        "after the stored cursor")
+        "after the stored cursor; cdc (PostgreSQL tables): a snapshot, then the inserts, updates and deletes read "
+        "from a logical replication slot")
     cursor_column: Annotated[str, StringConstraints(pattern=SQL_COLUMN_PATTERN)] | None = Field(
         default=None, description="delta: an updated-at timestamp or an increasing id")
     initial_cursor: str | None = Field(default=None, description="delta: where the first batch starts")
@@ -610,6 +611,11 @@ class SqlEndpoint(_Strict):
             raise ValueError("load 'delta' needs 'cursor_column' (an updated-at timestamp or an increasing id)")
         if self.load == "full" and (self.cursor_column is not None or self.initial_cursor is not None):
             raise ValueError("'cursor_column' and 'initial_cursor' go with load 'delta'; set it or remove them")
+        if self.load == "cdc" and (self.cursor_column is not None or self.initial_cursor is not None):
+            raise ValueError("'cursor_column' and 'initial_cursor' go with load 'delta', not 'cdc' (cdc reads its "
+                             "position from the replication slot); remove them")
+        if self.load == "cdc" and self.table is None:
+            raise ValueError("load 'cdc' reads a table's changes: give 'table', not 'query'")
         return self
 
 
@@ -651,6 +657,10 @@ class SqlDatabaseConnection(_Strict):
             if missing:
                 raise ValueError(f"missing {', '.join(map(repr, missing))}: give 'url' (a secret reference) or "
                                  "driver, host, user, database (and port, password)")
+        cdc = [name for name, spec in self.endpoints.items() if spec.load == "cdc"]
+        if cdc and self.driver not in (None, "postgresql"):
+            raise ValueError(f"endpoints.{cdc[0]}: load 'cdc' reads PostgreSQL's logical replication, and driver is "
+                             f"{self.driver!r}; use load 'delta' (a cursor column) for MySQL/MariaDB")
         return self
 
 

@@ -47,8 +47,11 @@ SOCKET_PATH_MAX = 103  # sun_path is 108 bytes on Linux, 104 on macOS (both incl
 _LEASE_NUMBERS = itertools.count()
 # client_connection_check_interval: a backend whose client died (a killed run) aborts its transaction
 # within seconds instead of holding its locks until its current statement ends.
+# wal_level = logical (and room for slots and WAL senders): a database of the embedded server can be the source of
+# a `cdc` endpoint (ingestion/connectors/pg_cdc.py), as the tests' and the benchmark's are.
 SETTINGS = {"listen_addresses": "'127.0.0.1'", "max_connections": "100", "shared_buffers": "128MB", "fsync": "on",
-            "client_connection_check_interval": "'2s'"}
+            "client_connection_check_interval": "'2s'", "wal_level": "logical", "max_replication_slots": "20",
+            "max_wal_senders": "20"}
 
 
 class WarehouseError(RuntimeError):
@@ -228,6 +231,7 @@ class EmbeddedPostgres:
         if (self.data_dir / "PG_VERSION").exists():
             if not self.password_file.exists():
                 raise self._error(f"the password file {self.password_file} is missing")
+            self._add_new_settings()
             return
         _write_secret(self.password_file, secrets.token_urlsafe(24))
         if user is not None:  # initdb reads it as the server user; root can read it regardless
@@ -238,6 +242,17 @@ class EmbeddedPostgres:
             raise self._error("initdb failed to create the embedded PostgreSQL cluster")
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write("\n# dataplatform\n" + "".join(f"{k} = {v}\n" for k, v in SETTINGS.items()))
+
+    def _add_new_settings(self) -> None:
+        """A cluster made by an earlier version gets the SETTINGS added since (e.g. wal_level = logical); the
+        server reads them as it starts. A setting already written (by us or the operator) is left as it is."""
+        conf = self.data_dir / "postgresql.conf"
+        written = {line.split("=", 1)[0].strip() for line in conf.read_text().splitlines()
+                   if "=" in line and not line.lstrip().startswith("#")}
+        missing = {k: v for k, v in SETTINGS.items() if k not in written}
+        if missing:
+            with open(conf, "a") as out:
+                out.write("\n# dataplatform (added)\n" + "".join(f"{k} = {v}\n" for k, v in missing.items()))
 
     def _grant_passage(self, user: pwd.struct_passwd) -> None:
         """Let the server's account reach its data without opening the state folder to anyone else: `root`

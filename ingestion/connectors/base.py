@@ -26,26 +26,28 @@ class PendingLoad:
     sources read by cursor: a readable label such as the run's UTC timestamp). `cursors`: endpoint -> the
     stored cursor value this load reads from (from `audit.cursor` for a new load; for a forced re-land, the
     value the re-landed batch started from, `audit.batch_cursor.start_value`); an endpoint that is absent
-    reads from the beginning, and a `full` endpoint ignores it.
+    reads from the beginning, and a `full` endpoint ignores it. `system_id`: the system (a connector that keeps
+    state on the source under names of its own, such as a replication slot, derives them from it).
     """
 
     source_ref: str
     timestamp: dt.datetime
     cursors: Mapping[str, str] = field(default_factory=dict)
+    system_id: str = ""
 
 
-def load_at_run_time(*, landed: set[str], cursors: Mapping[str, str]) -> PendingLoad:
+def load_at_run_time(*, landed: set[str], cursors: Mapping[str, str], system_id: str = "") -> PendingLoad:
     """The load of a source that only tells what is new by being read (an API, a database): named by the run's
     UTC timestamp, which is also its batch timestamp (a microsecond later while that name has landed already)."""
     now = dt.datetime.now(dt.UTC)
     while (ref := now.isoformat().replace("+00:00", "Z")) in landed:
         now += dt.timedelta(microseconds=1)
-    return PendingLoad(ref, now, cursors)
+    return PendingLoad(ref, now, cursors, system_id)
 
 
-def load_named(source_ref: str, cursors: Mapping[str, str]) -> PendingLoad:
+def load_named(source_ref: str, cursors: Mapping[str, str], *, system_id: str = "") -> PendingLoad:
     """The load `load_at_run_time` named `source_ref` again (a forced re-land), read from `cursors`."""
-    return PendingLoad(source_ref, dt.datetime.fromisoformat(source_ref.replace("Z", "+00:00")), cursors)
+    return PendingLoad(source_ref, dt.datetime.fromisoformat(source_ref.replace("Z", "+00:00")), cursors, system_id)
 
 
 class CursorReached:
@@ -94,10 +96,22 @@ class Connector(Protocol):
         ...
 
 
+class ReleasingConnector(Connector, Protocol):
+    """A connector that keeps what it read on the source until told it landed (a replication slot retains WAL):
+    optional, landing calls it where a connector has it, after the transaction that stored the cursors."""
+
+    def release(self, system_id: str, connection: Connection, cursors: Mapping[str, str], *,
+                base_dir: Path) -> list[str]:
+        """`cursors` (endpoint -> value) are stored: the source may drop what comes before them. Returns notes for
+        the log (a failure here loses nothing: the next read releases up to the stored cursor first)."""
+        ...
+
+
 class CheckingConnector(Connector, Protocol):
     """A connector that can also tell, without landing anything, whether its source answers (optional:
     `dataplatform check` uses it where a connector has it)."""
 
     def check(self, connection: Connection, *, base_dir: Path) -> list[EndpointCheck]:
-        """Per endpoint: whether the source answers and the credentials work; never a secret in a message."""
+        """Per endpoint: whether the source answers and the credentials work; never a secret in a message. (A
+        check that also takes `system_id` and `cursors`, keywords, is given the system and `audit.cursor`.)"""
         ...

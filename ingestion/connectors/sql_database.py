@@ -43,6 +43,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from dlt.sources.sql_database.helpers import TableLoader
 from sqlalchemy.dialects.mysql import TIMESTAMP as MYSQL_TIMESTAMP
@@ -284,20 +285,24 @@ def _cursor_value(text: str, column_type: sa.types.TypeEngine[Any] | None) -> An
         raise _BadCursor(f"{text!r} ({err})") from None
 
 
-class _ReadOnlyLoader(TableLoader):
+class ReadOnlyLoader(TableLoader):
     """dlt's table loader (streaming with `yield_per`, rows handed on in partitions of `chunk_size`), run in a
     read-only transaction, with the statement built from the stored cursor once the table is reflected."""
 
-    def __init__(self, engine: Engine, spec: SqlEndpoint, start: str | None) -> None:
+    def __init__(self, engine: Engine, spec: SqlEndpoint, start: str | None, *, snapshot: str | None = None) -> None:
         name = spec.table or "query"
         super().__init__(engine, "sqlalchemy", sa.Table(name.rpartition(".")[2], sa.MetaData()), {},
                          chunk_size=spec.chunk_size, incremental=None)
-        self.spec, self.start = spec, start
+        self.spec, self.start, self.snapshot = spec, start, snapshot
         self.types = _MySqlTypes()
 
     def load_rows(self, backend_kwargs: dict[str, Any] | None = None) -> Iterator[Any]:
         with self.engine.connect() as conn:
-            begin_read_only(conn)
+            if self.snapshot is not None:  # a CDC endpoint's first batch: the slot's exported snapshot (pg_cdc)
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{self.snapshot}'")
+            else:
+                begin_read_only(conn)
             statement, self.types = _statement(conn, self.spec, self.start)
             result = conn.execution_options(yield_per=self.chunk_size).execute(statement)
             try:
@@ -331,14 +336,15 @@ def _login_refused(err: BaseException) -> str | None:
 
 
 def is_transient(err: BaseException) -> bool:
-    """Whether another attempt may succeed: no connection, a lost one, a deadlock, a serialization failure."""
-    if not isinstance(err, DBAPIError):
+    """Whether another attempt may succeed: no connection, a lost one, a deadlock, a serialization failure (an
+    error through SQLAlchemy, or straight from psycopg as CDC reads get them)."""
+    if not isinstance(err, DBAPIError | psycopg.Error):
         return False
     code, _ = _code(err)
     if isinstance(code, int):
         return code in _MYSQL_TRANSIENT
     if code is None:  # psycopg: no SQLSTATE = no session: the server did not answer, or refused the login
-        return isinstance(err, sa.exc.OperationalError) and _login_refused(err) is None
+        return isinstance(err, sa.exc.OperationalError | psycopg.OperationalError) and _login_refused(err) is None
     return code.startswith("08") or code in _PG_TRANSIENT
 
 
@@ -380,11 +386,45 @@ def with_retries(connection: SqlDatabaseConnection, endpoint: str, spec: SqlEndp
                 handed_on = True
                 yield item
             return
-        except (SQLAlchemyError, _MissingColumn, _BadCursor) as err:
+        except (SQLAlchemyError, psycopg.Error, _MissingColumn, _BadCursor) as err:
             if handed_on or not is_transient(err) or attempt >= limits.max_attempts:
                 raise failure(endpoint, spec, url, err, attempts=attempt) from None
             wait = min(limits.max_delay, limits.backoff_factor * 2 ** (attempt - 1)) + random.uniform(0, limits.jitter)
             time.sleep(wait)
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+def table_rows(connection: SqlDatabaseConnection, endpoint: str, spec: SqlEndpoint, start: str | None, *,
+               snapshot: str | None = None) -> Iterator[dict[str, Any]]:
+    """The rows of an endpoint's table or query (from the cursor value `start`; in the exported `snapshot` of a
+    CDC endpoint's first batch), as column name -> value, read in chunks with retries."""
+    try:
+        engine = make_engine(connection)
+    except SqlSourceError as err:
+        raise SqlSourceError(f"endpoint {endpoint}: {err}") from None
+    try:
+        loader = ReadOnlyLoader(engine, spec, start, snapshot=snapshot)
+        for chunk in with_retries(connection, endpoint, spec, engine.url, loader.load_rows):
+            types = loader.types
+            fix = types.fix if types.utc or types.json or types.boolean else None
+            for row in chunk:
+                if fix is not None:
+                    fix(row)
+                yield row
+    finally:
+        engine.dispose()
+
+
+def row_text(row: dict[str, Any], endpoint: str, spec: SqlEndpoint, connection: SqlDatabaseConnection,
+             number: int) -> str:
+    """A row as the JSON text it lands as; a NUL character, which jsonb cannot store, fails the batch."""
+    text = encode_row(row)
+    if "\\u0000" in text:
+        raise SqlSourceError(f"endpoint {endpoint}, {_what(spec)} on {shown(database_url(connection))}: row {number} "
+                             "holds a NUL character (\\u0000), which PostgreSQL's jsonb cannot store")
+    return text
 
 
 # ------------------------------------------------------------------------------------------ the connector
@@ -398,17 +438,24 @@ class SqlDatabaseConnector:
         """Always a load: only reading the database tells whether anything is new. Its source ref is the run's UTC
         timestamp, which is also the batch timestamp (the moment the data was taken)."""
         assert isinstance(connection, SqlDatabaseConnection)
-        return load_at_run_time(landed=landed, cursors=self._delta_cursors(connection, cursors))
+        return load_at_run_time(landed=landed, cursors=self._delta_cursors(connection, cursors), system_id=system_id)
 
     def find_load(self, system_id: str, connection: Connection, source_ref: str, *, cursors: Mapping[str, str],
                   base_dir: Path) -> PendingLoad:
-        """The batch `source_ref` again, read from where it started (the database answers with what it has now)."""
+        """The batch `source_ref` again, read from where it started (the database answers with what it has now).
+        A CDC endpoint cannot give an earlier batch again: its slot released those changes once it landed."""
         assert isinstance(connection, SqlDatabaseConnection)
-        return load_named(source_ref, self._delta_cursors(connection, cursors))
+        if cdc := [e for e, spec in connection.endpoints.items() if spec.load == "cdc"]:
+            raise SqlSourceError(
+                f"system {system_id}: batch {source_ref} cannot be read again: endpoint {cdc[0]} is read by change "
+                "data capture, and its replication slot released that batch's changes once it had landed. To land the "
+                f"table whole again, take a new snapshot: dataplatform cdc drop-slot {system_id} {cdc[0]}, then "
+                f"dataplatform run --system {system_id}")
+        return load_named(source_ref, self._delta_cursors(connection, cursors), system_id=system_id)
 
     @staticmethod
     def _delta_cursors(connection: SqlDatabaseConnection, cursors: Mapping[str, str]) -> dict[str, str]:
-        delta = {e for e, spec in connection.endpoints.items() if spec.load == "delta"}
+        delta = {e for e, spec in connection.endpoints.items() if spec.load in ("delta", "cdc")}
         return {e: v for e, v in cursors.items() if e in delta}
 
     def raw_records(self, connection: Connection, endpoint: str, load: PendingLoad, *, base_dir: Path,
@@ -417,44 +464,65 @@ class SqlDatabaseConnector:
         goes to `reached`."""
         assert isinstance(connection, SqlDatabaseConnection)
         spec = connection.endpoints[endpoint]
+        if spec.load == "cdc":
+            from ingestion.connectors import sql_cdc  # it builds on this module
+
+            yield from sql_cdc.read(connection, load.system_id, endpoint, load.cursors.get(endpoint), reached)
+            return
         stored = load.cursors.get(endpoint) if spec.load == "delta" else None
         start = stored if stored is not None else (spec.initial_cursor if spec.load == "delta" else None)
         if stored is not None:
             reached.advance(endpoint, stored)  # nothing newer read: the endpoint stays where it was
-        try:
-            engine = make_engine(connection)
-        except SqlSourceError as err:
-            raise SqlSourceError(f"endpoint {endpoint}: {err}") from None
-        url = engine.url
         cursor = spec.cursor_column if spec.load == "delta" else None
         best: Any = None
-        number = 0
-        try:
-            loader = _ReadOnlyLoader(engine, spec, start)
-            for chunk in with_retries(connection, endpoint, spec, url, loader.load_rows):
-                types = loader.types
-                fix = types.fix if types.utc or types.json or types.boolean else None
-                for row in chunk:
-                    number += 1
-                    if fix is not None:
-                        fix(row)
-                    text = encode_row(row)
-                    if "\\u0000" in text:
-                        raise SqlSourceError(f"endpoint {endpoint}, {_what(spec)} on {shown(url)}: row {number} "
-                                             "holds a NUL character (\\u0000), which PostgreSQL's jsonb cannot store")
-                    if cursor is not None and (value := row.get(cursor)) is not None and (
-                            best is None or value > best):
-                        best = value
-                    yield text
-        finally:
-            engine.dispose()
+        for number, row in enumerate(table_rows(connection, endpoint, spec, start), start=1):
+            text = row_text(row, endpoint, spec, connection, number)
+            if cursor is not None and (value := row.get(cursor)) is not None and (best is None or value > best):
+                best = value
+            yield text
         if best is not None:
             reached.advance(endpoint, cursor_text(best))
 
-    def check(self, connection: Connection, *, base_dir: Path) -> list[EndpointCheck]:
-        """Per endpoint, landing nothing: connects (with the credentials), and reads none of the table's or
-        query's rows (`limit 0`) in a read-only transaction, so that its table, columns and permissions are checked."""
+    def release(self, system_id: str, connection: Connection, cursors: Mapping[str, str], *,
+                base_dir: Path) -> list[str]:
+        """The batch landed: each CDC endpoint's slot advances to its stored cursor (sql_cdc.release)."""
         assert isinstance(connection, SqlDatabaseConnection)
+        if not any(spec.load == "cdc" for spec in connection.endpoints.values()):
+            return []
+        from ingestion.connectors import sql_cdc
+
+        return sql_cdc.release(connection, system_id, cursors)
+
+    def replication_slots(self, system_id: str, connection: Connection, cursors: Mapping[str, str]) -> list[Any]:
+        """Each CDC endpoint's replication slot (sql_cdc.SlotStatus): the WAL it retains, or that it is gone."""
+        assert isinstance(connection, SqlDatabaseConnection)
+        from ingestion.connectors import sql_cdc
+
+        return list(sql_cdc.slots(connection, system_id, cursors))
+
+    def drop_replication_slot(self, system_id: str, connection: Connection, endpoint: str) -> bool:
+        """Drop a CDC endpoint's replication slot on the source; whether it was there."""
+        assert isinstance(connection, SqlDatabaseConnection)
+        from ingestion.connectors import sql_cdc
+
+        return sql_cdc.drop_slot(connection, system_id, endpoint)
+
+    def check(self, connection: Connection, *, base_dir: Path, system_id: str = "",
+              cursors: Mapping[str, str] | None = None) -> list[EndpointCheck]:
+        """Per endpoint, landing nothing: connects (with the credentials), and reads none of the table's or
+        query's rows (`limit 0`) in a read-only transaction, so that its table, columns and permissions are checked.
+        A CDC endpoint also: wal_level, the REPLICATION attribute, the publication, its slot (gone while `cursors`,
+        the system's `audit.cursor`, holds a position)."""
+        assert isinstance(connection, SqlDatabaseConnection)
+        checks = self._check_tables(connection)
+        if not any(spec.load == "cdc" for spec in connection.endpoints.values()):
+            return checks
+        from ingestion.connectors import sql_cdc
+
+        return [sql_cdc.check(connection, system_id, c.endpoint, cursors or {}, c)
+                if connection.endpoints[c.endpoint].load == "cdc" else c for c in checks]
+
+    def _check_tables(self, connection: SqlDatabaseConnection) -> list[EndpointCheck]:
         results = []
         try:
             engine = make_engine(connection)

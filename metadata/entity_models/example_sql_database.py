@@ -7,7 +7,7 @@ import decimal
 
 from pydantic import Field
 
-from metadata.entity_model import EntityModel, Key
+from metadata.entity_model import EntityModel, Key, Scd1
 
 
 class Order(EntityModel):
@@ -37,3 +37,15 @@ class Customer(EntityModel):
     name: str = Field(description="Their name.")
     email: str | None = Field(default=None, description="Their e-mail address.")
     address: dict | None = Field(default=None, description="Their address, a jsonb column kept as JSON.")
+
+
+class StockItem(EntityModel):
+    """A stock item of the example stock database (SQL02), read by change data capture."""
+
+    sku: Key[str] = Field(description="The item's stock-keeping unit.")
+    name: str = Field(description="What it is.")
+    quantity: int = Field(description="How many are in stock.")
+    price: decimal.Decimal = Field(description="Its price, exactly (numeric(10,2)).")
+    updated_at: dt.datetime = Field(description="When the row last changed (timestamptz, landed as UTC).")
+    cdc_lsn: Scd1[str] = Field(description="Commit LSN of the change the version comes from (the snapshot's "
+                                           "consistent point for snapshot rows); type 1: it opens no version.")

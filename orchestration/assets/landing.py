@@ -206,6 +206,11 @@ def _land_batch(context: dg.AssetExecutionContext, dlt: DagsterDltResource, cata
         # Where reading got to becomes the cursor only here, with the landing: a failed or killed run leaves it.
         batches.record_cursors(conn, system.id, run.batch_id, started=pending.cursors, reached=reached.values)
         batches.finish_layer(conn, layer, "succeeded")
+    # The cursors are stored: a source that keeps what was read until it landed (a replication slot) may let it go.
+    release = getattr(connector_for(system.type), "release", None)
+    if release is not None and reached.values:
+        for note in release(system.id, connection, reached.values, base_dir=base_dir):
+            MaskedLog(context).warning(note)
     if replaced:
         MaskedLog(context).info(f"{system.id}: batch {run.batch_id} re-landed; its {replaced} earlier rows replaced")
     for result, endpoint, rows, note in outputs:

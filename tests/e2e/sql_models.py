@@ -7,7 +7,7 @@ import decimal
 
 from pydantic import Field
 
-from metadata.entity_model import EntityModel, Key
+from metadata.entity_model import EntityModel, Key, Scd1
 
 
 class Vehicle(EntityModel):
@@ -37,3 +37,14 @@ class Owner(EntityModel):
     id: Key[int] = Field(description="Number of the owner.")
     name: str = Field(description="Their name.")
     since: dt.datetime = Field(description="timestamp without time zone: lands without an offset.")
+
+
+class CdcItem(EntityModel):
+    """An item of the stock database, read by change data capture (SQC01)."""
+
+    id: Key[int] = Field(description="Number of the item.")
+    name: str = Field(description="What it is.")
+    price: decimal.Decimal = Field(description="numeric(10,2), exact.")
+    changed_at: dt.datetime = Field(description="timestamptz.")
+    lsn: Scd1[str] = Field(alias="cdc_lsn", description="Commit LSN of the change (the snapshot's consistent point for "
+                                                     "snapshot rows); type 1, so it opens no version of its own.")

@@ -115,8 +115,10 @@ def test_connection_problems_are_named_without_echoing_a_secret(folder: Path, st
      "(got 'select 1; delete from orders')"),
     ({"table": "orders", "chunk_size": 0}, "connection.endpoints.e.chunk_size",
      "Input should be greater than 0 (got 0)"),
-    ({"table": "orders", "load": "cdc"}, "connection.endpoints.e.load",
-     "Input should be 'full' or 'delta' (got 'cdc')"),
+    ({"table": "orders", "load": "incremental"}, "connection.endpoints.e.load",
+     "Input should be 'full', 'delta' or 'cdc' (got 'incremental')"),
+    ({"query": "select 1", "load": "cdc"}, "connection.endpoints.e",
+     "Value error, load 'cdc' reads a table's changes: give 'table', not 'query'"),
     ({"table": "orders", "cursor": "id"}, "connection.endpoints.e.cursor",
      "Extra inputs are not permitted (got 'id')"),
 ])
@@ -153,3 +155,13 @@ def test_the_bundled_sql_example_is_valid(store: EnvSecretStore, monkeypatch: py
     assert [c.name for c in catalog.columns["sql_order"]] == ["id", "customer_id", "amount", "placed_at", "receipt",
                                                               "updated_at"]
     assert [c.name for c in catalog.columns["sql_customer"]] == ["id", "name", "email", "address"]
+
+
+def test_the_bundled_cdc_example_is_valid(store: EnvSecretStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAPLATFORM_SECRET_SQL02_PASSWORD", "value")
+    catalog = load_catalog(Path(__file__).resolve().parents[2] / "metadata" / "examples" / "sql_cdc", secrets=store)
+    assert list(catalog.systems) == ["SQL02"]
+    entity = catalog.entities["sql_stock"]
+    assert catalog.is_change_log(entity) and entity.deleted_when is not None
+    assert [c.name for c in catalog.columns["sql_stock"]] == ["sku", "name", "quantity", "price", "updated_at",
+                                                              "cdc_lsn"]
