@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,10 +31,10 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 from sqlalchemy.engine import make_url
+from warehouse_db import database_url, declarations_with, fresh_database
 
 from ingestion.connectors.pg_cdc import cdc_name
-from metadata.catalog import DEFAULT_FOLDER, load_catalog
-from warehouse.migrations import migrate
+from metadata.catalog import load_catalog
 
 pytestmark = pytest.mark.e2e
 
@@ -51,17 +50,13 @@ insert into items values (1, 'bolt', 1.50, '2026-01-01T00:00:01Z'), (2, 'nut', 0
 """
 
 
-def _db_url(url: str, name: str) -> str:
-    return url.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture
 def source(warehouse: str) -> Iterator[str]:
     """A uniquely named source database with the items table; its slots and the database dropped afterwards."""
     name = f"cdc_source_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(warehouse, autocommit=True) as conn:
         conn.execute(f"create database {name}")
-    url = _db_url(warehouse, name)
+    url = database_url(warehouse, name)
     try:
         with psycopg.connect(url) as conn:
             conn.execute(SOURCE_DDL)
@@ -71,25 +66,6 @@ def source(warehouse: str) -> Iterator[str]:
             conn.execute("select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = %s",
                          (name,))
             conn.execute(f"drop database if exists {name} with (force)")
-
-
-def metadata_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "declarations"
-    shutil.copytree(DEFAULT_FOLDER, folder)
-    for name, key in (("systems.json", "systems"), ("entities.json", "entities")):
-        data = json.loads((folder / name).read_text())
-        data[key] += json.loads((HERE / "cdc_metadata" / name).read_text())[key]
-        (folder / name).write_text(json.dumps(data, indent=2))
-    return folder
-
-
-def platform_database(url: str, name: str) -> str:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-        conn.execute(f"create database {name}")
-    db_url = _db_url(url, name)
-    migrate(db_url)
-    return db_url
 
 
 def rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
@@ -155,8 +131,8 @@ def test_cdc_snapshot_then_changes_reach_silver_and_a_killed_run_rereads_them_on
         warehouse: str, source: str, tmp_path: Path) -> None:
     password = make_url(source).password
     assert password
-    url = platform_database(warehouse, "sql_cdc")
-    home, metadata = tmp_path / "home", metadata_folder(tmp_path)
+    url = fresh_database(warehouse, "sql_cdc")
+    home, metadata = tmp_path / "home", declarations_with(tmp_path, "cdc_metadata")
     (home / "dagster").mkdir(parents=True)
     load_catalog(metadata, secrets=_Secrets(source))  # the test's declarations are valid
     platform = Platform(url, home, metadata, source)

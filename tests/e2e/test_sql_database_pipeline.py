@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -26,14 +25,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 from sqlalchemy.engine import make_url
+from warehouse_db import database_url, declarations_with, fresh_database, rows
 
 from ingestion.connectors import CursorReached, PendingLoad, connector_for
 from ingestion.connectors.sql_database import SqlSourceError
-from metadata.catalog import DEFAULT_FOLDER, load_catalog
+from metadata.catalog import load_catalog
 from metadata.models import parse_connection
-from warehouse.migrations import migrate
 
 pytestmark = pytest.mark.e2e
 
@@ -59,17 +57,13 @@ insert into owners values (1, 'Ada', '2025-12-31T23:00:00', true), (2, 'Bob', '2
 """
 
 
-def _db_url(url: str, name: str) -> str:
-    return url.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture
 def source(warehouse: str) -> Iterator[str]:
     """A uniquely named source database on the session's server, with the fleet tables; dropped afterwards."""
     name = f"sql_source_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(warehouse, autocommit=True) as conn:
         conn.execute(f"create database {name}")
-    url = _db_url(warehouse, name)
+    url = database_url(warehouse, name)
     try:
         with psycopg.connect(url) as conn:
             conn.execute(SOURCE_DDL)
@@ -77,32 +71,6 @@ def source(warehouse: str) -> Iterator[str]:
     finally:
         with psycopg.connect(warehouse, autocommit=True) as conn:
             conn.execute(f"drop database if exists {name} with (force)")
-
-
-def metadata_folder(tmp_path: Path) -> Path:
-    """The bundled declarations plus SQT01's."""
-    folder = tmp_path / "declarations"
-    shutil.copytree(DEFAULT_FOLDER, folder)
-    for name, key in (("systems.json", "systems"), ("entities.json", "entities")):
-        data = json.loads((folder / name).read_text())
-        data[key] += json.loads((HERE / "sql_metadata" / name).read_text())[key]
-        (folder / name).write_text(json.dumps(data, indent=2))
-    return folder
-
-
-def platform_database(url: str, name: str) -> str:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-        conn.execute(f"create database {name}")
-    db_url = _db_url(url, name)
-    migrate(db_url)
-    return db_url
-
-
-def rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        conn.execute("set TimeZone = 'UTC'")
-        return cur.execute(query, params).fetchall()
 
 
 def cli(url: str, home: Path, metadata: Path, source_url: str, *args: str) -> tuple[int, str]:
@@ -154,8 +122,8 @@ def test_a_sql_system_lands_by_cursor_and_keeps_history(warehouse: str, source: 
     password = make_url(source).password
     assert password
     outputs: list[str] = []
-    url = platform_database(warehouse, "sql_pipeline")
-    home, metadata = tmp_path / "home", metadata_folder(tmp_path)
+    url = fresh_database(warehouse, "sql_pipeline")
+    home, metadata = tmp_path / "home", declarations_with(tmp_path, "sql_metadata")
     (home / "dagster").mkdir(parents=True)
     load_catalog(metadata, secrets=_Secrets(source))  # the test's declarations are valid
 
