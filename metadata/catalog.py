@@ -11,7 +11,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -44,6 +44,9 @@ from metadata.models import (
 from metadata.naming import entity_table, identifier_problem, landing_table, path_segment_problem
 from secret_store.base import SecretStore, secret_keys
 from secret_store.choice import platform_secret_store
+
+# System types whose records land as MongoDB Extended JSON (relaxed): see metadata.value_types.untagged_sql.
+EXTENDED_JSON_SYSTEM_TYPES = frozenset({"mongodb"})
 
 DEFAULT_FOLDER = Path(__file__).parent / "declarations"
 
@@ -411,6 +414,11 @@ def _derive_columns(catalog: Catalog, e: Entity, problems: list[Problem]) -> Non
             reserved.add(c.name)  # its clash with the platform's column is that problem, not a second one
     for dup in _duplicates([c.name for c in columns if c.name not in reserved]):
         problems.append(Problem(f, obj, "model", f"two attributes map to the column {dup!r}; rename one"))
+    system = catalog.systems.get(e.system_id)
+    if system is not None and system.type in EXTENDED_JSON_SYSTEM_TYPES:
+        # Its records are MongoDB Extended JSON: a scalar column reads a tagged value ({"$date": ...}) as its value.
+        columns = [replace(c, extended_json=True) if c.pg_type != "jsonb" and c.source != "position" else c
+                   for c in columns]
     catalog.columns[e.name] = columns
     if e.deleted_when is not None:
         _check_delete_marker(e, columns, problems)

@@ -15,9 +15,12 @@ from pydantic import BaseModel
 from metadata.entity_model import Attribute, EntityModelError, attributes
 from metadata.models import CopyPattern, ExplodePattern, FlattenPattern
 from metadata.naming import to_identifier
-from metadata.value_types import cast_sql
+from metadata.value_types import cast_sql, untagged_sql
 
 POSITION_COLUMN = "position"
+
+
+JSON_AT_PATH = "{json}"  # placeholder in `untag_sql`: the jsonb at the column's path, as bronze reads it
 
 
 def json_path_literal(path: tuple[str, ...] | list[str]) -> str:
@@ -47,6 +50,9 @@ class Column:
     nullable: bool
     # For the docs (dbt, Dagster) only: not part of the SQL, so two columns that differ only here are equal.
     description: str = field(default="", compare=False)
+    # The value may be a MongoDB Extended JSON tagged object whose tagged value is the column's (a `mongodb`
+    # system's scalar columns): read through value_types.untagged_sql by the gate and by bronze alike.
+    extended_json: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -62,7 +68,8 @@ class Column:
         """The column as dbt's bronze macros get it: with `path_sql`, so they never build a path of their own,
         and `cast_sql`, the cast of the value's text (around `value_types.JSON_VALUE`) that matches what the
         quality gate lets through (metadata.value_types)."""
-        return {**self.as_dict(), "path_sql": json_path_literal(self.path), "cast_sql": cast_sql(self.pg_type)}
+        return {**self.as_dict(), "path_sql": json_path_literal(self.path), "cast_sql": cast_sql(self.pg_type),
+                "untag_sql": untagged_sql(JSON_AT_PATH) if self.extended_json else None}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,13 @@ and bronze reads them through numeric (`cast(cast(v as numeric) as bigint)`), wh
 the landing record and (in the check's observed values) the value; it never reaches bronze, where the
 numeric cast would round it.
 
+MongoDB Extended JSON (relaxed), as `mongodb` systems land documents: a value JSON has no type for is an object
+with one tag. For such a system, a column declared as a scalar type reads the tagged value (`untagged_sql`):
+`{"$date": "2026-01-02T00:00:00Z"}` is that timestamp (or date), `{"$numberDecimal": "1.50"}` the number 1.50
+(every digit), `{"$numberLong": "7"}` the number 7, `{"$oid": "65a1..."}` that string. Any other tagged value
+(NaN, binary, a date outside 1970-9999 written as milliseconds) stays an object, which the gate names. A column
+declared as a dict (jsonb) keeps the tagged object as it is.
+
 Every SQL text here reads the same under any session setting (TimeZone, DateStyle, extra_float_digits),
 except what PostgreSQL itself reads by them: a date or timestamp string (DateStyle's field order, and
 the zone of a timestamp without offset). The platform pins those settings for every connection it
@@ -49,6 +56,23 @@ BIGINT_MAX = 9223372036854775807
 # not round to zero (PostgreSQL's float8 input refuses both). Used where pg_input_is_valid is missing.
 FLOAT8_MAX = "1.7976931348623157e308"
 FLOAT8_MIN_SUBNORMAL = "4.9406564584124654e-324"
+
+
+# The tags `untagged_sql` reads: a string (date, ObjectId) or a number written as a string (decimal, long).
+EXTENDED_JSON_STRING_TAGS = ("$date", "$oid")
+EXTENDED_JSON_NUMBER_TAGS = ("$numberDecimal", "$numberLong")
+JSON_NUMBER = r"^-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][-+]?[0-9]+)?$"
+
+
+def untagged_sql(json_sql: str) -> str:
+    """SQL giving the jsonb `json_sql` with its Extended JSON tag taken off (module docstring): the tagged string,
+    or the tagged number as a JSON number; any other value as it is."""
+    v = f"({json_sql})"
+    numbers = [f"case when ({v} ->> '{tag}') ~ {_sql_string(JSON_NUMBER)} then cast({v} ->> '{tag}' as jsonb) end"
+               for tag in EXTENDED_JSON_NUMBER_TAGS]
+    strings = [f"({v} -> '{tag}')" for tag in EXTENDED_JSON_STRING_TAGS]
+    # `->` of a key gives NULL on a string, number or array: only a tagged object is changed.
+    return f"coalesce({', '.join([*strings, *numbers])}, {v})"
 
 
 def _sql_string(text: str) -> str:

@@ -63,7 +63,7 @@ from metadata.deletes import marker_sql
 from metadata.entity_model import attributes
 from metadata.models import Entity, ExplodePattern
 from metadata.naming import MAX_IDENTIFIER_BYTES
-from metadata.value_types import ANY_KIND, KINDS_BY_PG_TYPE, kind_sql
+from metadata.value_types import ANY_KIND, KINDS_BY_PG_TYPE, kind_sql, untagged_sql
 
 ROWS, RECORDS = "rows", "records"  # the two query assets of an entity: its rows, and (explode) its records
 RECORD_NO, ITEM_NO = "_record_no", "_item_no"
@@ -117,13 +117,17 @@ def _root(column: Column) -> sql.Composable:
 
 
 def _json_value(column: Column) -> sql.Composable:
-    """The jsonb at the column's path, or SQL NULL when the path does not exist."""
-    return sql.SQL("({} #> {})").format(_root(column), _path(column.path))
+    """The jsonb at the column's path (a MongoDB tagged value untagged, as bronze reads it), or SQL NULL when the
+    path does not exist."""
+    at_path = sql.SQL("({} #> {})").format(_root(column), _path(column.path))
+    return sql.SQL(untagged_sql(at_path.as_string())) if column.extended_json else at_path
 
 
 def _text_value(column: Column) -> sql.Composable:
     if column.source == "position":
         return sql.SQL("item.position")
+    if column.extended_json:
+        return sql.SQL("({} #>> '{{}}')").format(_json_value(column))
     return sql.SQL("({} #>> {})").format(_root(column), _path(column.path))
 
 

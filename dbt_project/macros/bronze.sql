@@ -21,8 +21,14 @@
         {%- if column.type == 'jsonb' -%}
             {{ json_extract(root, column.path_sql, as_json=true) }}
         {%- else -%}
-            {#- cast_sql comes from metadata/value_types.py, the definition the quality gate checks by. -#}
-            {{ column.cast_sql | replace('{value}', json_extract(root, column.path_sql)) }}
+            {#- cast_sql (and untag_sql, for a value that may be a MongoDB Extended JSON tagged object) come from
+                metadata/value_types.py, the definition the quality gate checks by. -#}
+            {%- if column.untag_sql -%}
+                {%- set text = '(' ~ (column.untag_sql | replace('{json}', json_extract(root, column.path_sql, as_json=true))) ~ " #>> '{}')" -%}
+            {%- else -%}
+                {%- set text = json_extract(root, column.path_sql) -%}
+            {%- endif -%}
+            {{ column.cast_sql | replace('{value}', text) }}
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
 
 from pydantic import Field
 
@@ -10,9 +10,9 @@ from metadata.entity_model import EntityModel, Key
 
 
 class Product(EntityModel):
-    """A product document (relaxed Extended JSON: a date is {"$date": ...}, kept as jsonb)."""
+    """A product document (relaxed Extended JSON: a date lands as {"$date": ...}; bronze reads it as a timestamp)."""
 
     sku: Key[str] = Field(description="The product's stock-keeping unit.")
     name: str = Field(description="Its name; changed on day 2 for one product.")
     stock: int = Field(description="Units in stock.")
-    updated_at: dict[str, Any] = Field(description="When it last changed ({\"$date\": ...}): the cursor field.")
+    updated_at: dt.datetime = Field(description="When it last changed ({\"$date\": ...}): the cursor field.")

@@ -148,8 +148,11 @@ def test_a_mongodb_system_lands_extended_json_by_its_date_cursor_and_keeps_histo
             ("P3", "product 3", day1, None),
             ("P4", "product 4", day2, None),
         ]
+        # The date landed as Extended JSON ({"$date": ...}) is the declared timestamp in bronze and silver.
         assert rows(url, "select updated_at from silver.mgo01_product where sku = 'P4'") == [
-            {"updated_at": {"$date": "2026-01-02T01:30:00.250Z"}}]
+            {"updated_at": dt.datetime(2026, 1, 2, 1, 30, 0, 250000, tzinfo=UTC)}]
+        assert rows(url, "select pg_typeof(updated_at)::text as t from bronze.mgo01_product limit 1") == [
+            {"t": "timestamp with time zone"}]
 
         # A forced re-land of day 2 reads again from where day 2 started; its rows replace the old ones, silver
         # does not change.

@@ -5,13 +5,15 @@ the pinned session settings whatever PGTZ / PGOPTIONS say."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+from decimal import Decimal
 
 import psycopg
 import pytest
 
-from metadata.value_types import JSON_VALUE, KINDS_BY_PG_TYPE, cast_sql, kind_sql
+from metadata.value_types import JSON_VALUE, KINDS_BY_PG_TYPE, cast_sql, kind_sql, untagged_sql
 from warehouse import session
 
 pytestmark = pytest.mark.e2e
@@ -45,6 +47,37 @@ def test_whatever_passes_the_gate_casts_in_bronze(warehouse: str, pg_type: str) 
             cast = conn.execute(f"select {cast_sql(pg_type).replace(JSON_VALUE, text)}").fetchone()[0]
             if kind in ("integer", "number"):
                 assert float(cast) == float(json.loads(value)), (pg_type, value)
+
+
+# MongoDB Extended JSON (relaxed) values as a `mongodb` system lands them: declared type -> value -> the kind the
+# gate sees once the tag is taken off, and bronze's value (None: the gate refuses it, bronze never reads it).
+TAGGED = {
+    "timestamptz": {'{"$date": "2026-01-02T01:30:00.250Z"}': ("timestamp", dt.datetime(2026, 1, 2, 1, 30, 0, 250000,
+                                                                                         tzinfo=dt.UTC)),
+                    '{"$date": {"$numberLong": "-62135596800000"}}': ("object", None)},
+    "numeric": {'{"$numberDecimal": "1.50"}': ("number", Decimal("1.50")),
+                '{"$numberDecimal": "-1E+3"}': ("integer", Decimal("-1E+3")),
+                '{"$numberDecimal": "NaN"}': ("object", None), "2.5": ("number", Decimal("2.5"))},
+    "bigint": {'{"$numberLong": "9007199254740993"}': ("integer", 9007199254740993), "7": ("integer", 7)},
+    "text": {'{"$oid": "65a1b2c3d4e5f60718293a4b"}': ("string", "65a1b2c3d4e5f60718293a4b"),
+             '"{\\"$oid\\": 1}"': ("string", '{"$oid": 1}'), '["$oid"]': ("array", None)},
+    "double precision": {'{"$numberDouble": "Infinity"}': ("object", None), "0.5": ("number", 0.5)},
+    "boolean": {'{"$binary": {"base64": "AA==", "subType": "00"}}': ("object", None), "true": ("boolean", True)},
+}
+
+
+@pytest.mark.parametrize("pg_type", list(TAGGED))
+def test_a_tagged_mongodb_value_is_its_declared_type_in_gate_and_bronze(warehouse: str, pg_type: str) -> None:
+    with session.connect(warehouse, autocommit=True) as conn:
+        modern = conn.info.server_version >= 160000
+        for value, (expected_kind, expected) in TAGGED[pg_type].items():
+            literal = untagged_sql(f"cast({psycopg.sql.Literal(value).as_string(conn)} as jsonb)")
+            kind = conn.execute(f"select {kind_sql(pg_type, literal, pg_input_is_valid=modern)}").fetchone()[0]
+            assert kind == expected_kind, (pg_type, value)
+            if expected is not None:
+                cast = cast_sql(pg_type).replace(JSON_VALUE, f"({literal} #>> '{{}}')")
+                assert conn.execute(f"select {cast}").fetchone()[0] == expected, (pg_type, value)
+                assert kind in KINDS_BY_PG_TYPE[pg_type]
 
 
 def test_platform_connections_ignore_the_environment(warehouse: str, monkeypatch: pytest.MonkeyPatch) -> None:

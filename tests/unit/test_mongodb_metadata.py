@@ -159,5 +159,7 @@ def test_a_projection_must_keep_the_cursor_field(projection: dict[str, Any], ok:
 def test_the_bundled_mongodb_example_is_valid(store: EnvSecretStore, url_set: None) -> None:
     catalog = load_catalog(Path(__file__).resolve().parents[2] / "metadata" / "examples" / "mongodb", secrets=store)
     assert list(catalog.systems) == ["MDB01"]
-    assert [(c.name, c.pg_type) for c in catalog.columns["mdb_product"]] == [
-        ("sku", "text"), ("name", "text"), ("stock", "bigint"), ("price", "jsonb"), ("updated_at", "jsonb")]
+    # Scalar columns of a mongodb system read a tagged Extended JSON value as their type ({"$date": ...}).
+    assert [(c.name, c.pg_type, c.extended_json) for c in catalog.columns["mdb_product"]] == [
+        ("sku", "text", True), ("name", "text", True), ("stock", "bigint", True), ("price", "numeric", True),
+        ("updated_at", "timestamptz", True)]
