@@ -69,7 +69,7 @@ class Column:
         and `cast_sql`, the cast of the value's text (around `value_types.JSON_VALUE`) that matches what the
         quality gate lets through (metadata.value_types)."""
         return {**self.as_dict(), "path_sql": json_path_literal(self.path), "cast_sql": cast_sql(self.pg_type),
-                "untag_sql": untagged_sql(JSON_AT_PATH) if self.extended_json else None}
+                "untag_sql": untagged_sql(JSON_AT_PATH) if self.extended_json else ""}  # "": none (Jinja has no null)
 
 
 @dataclass(frozen=True)

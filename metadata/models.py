@@ -7,11 +7,12 @@ import datetime as dt
 import json
 import re
 import zoneinfo
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from bson import json_util
 from croniter import croniter
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -216,24 +217,17 @@ def _only_a_secret_reference(value: SecretRef | str, info: ValidationInfo) -> Se
     return value
 
 
-Credential = SecretRef | str  # a secret reference in metadata; its value once resolved
+# A credential field: a secret reference in metadata; its value once resolved (checked wherever it is declared).
+Credential = Annotated[SecretRef | str, AfterValidator(_only_a_secret_reference)]
 
 
 class _Auth(_Strict):
-    @field_validator("*", mode="after")
-    @classmethod
-    def _credentials(cls, value: Any, info: ValidationInfo) -> Any:
-        if info.field_name in cls.CREDENTIALS:
-            return _only_a_secret_reference(value, info)
-        return value
-
-    CREDENTIALS: ClassVar[tuple[str, ...]] = ()
+    pass
 
 
 class BearerAuth(_Auth):
     """`Authorization: Bearer <token>`."""
 
-    CREDENTIALS: ClassVar[tuple[str, ...]] = ("token",)
     type: Literal["bearer"]
     token: Credential
 
@@ -241,7 +235,6 @@ class BearerAuth(_Auth):
 class ApiKeyAuth(_Auth):
     """An API key in a request header or a query parameter called `name`."""
 
-    CREDENTIALS: ClassVar[tuple[str, ...]] = ("api_key",)
     type: Literal["api_key"]
     name: Annotated[str, StringConstraints(min_length=1)] = Field(description="header or query parameter name")
     location: Literal["header", "query"] = "header"
@@ -251,7 +244,6 @@ class ApiKeyAuth(_Auth):
 class BasicAuth(_Auth):
     """HTTP basic authentication."""
 
-    CREDENTIALS: ClassVar[tuple[str, ...]] = ("username", "password")
     type: Literal["http_basic"]
     username: Credential
     password: Credential
@@ -260,7 +252,6 @@ class BasicAuth(_Auth):
 class OAuth2ClientCredentialsAuth(_Auth):
     """OAuth2 client credentials: a token from `token_url` for the client id and secret, sent as a bearer token."""
 
-    CREDENTIALS: ClassVar[tuple[str, ...]] = ("client_id", "client_secret")
     type: Literal["oauth2_client_credentials"]
     token_url: Annotated[str, StringConstraints(pattern=r"^https?://")] = Field(description="absolute http(s) URL")
     client_id: Credential
@@ -544,12 +535,6 @@ class MongoDbConnection(_Strict):
     retry: RetryLimits = Field(default_factory=RetryLimits)
     endpoints: dict[Name, MongoEndpoint] = Field(min_length=1, description="endpoint name -> its collection")
 
-    @field_validator("url")
-    @classmethod
-    def _secret_url(cls, value: Credential, info: ValidationInfo) -> Credential:
-        # The resolved value is checked by pymongo when the connector opens it (a message here would carry it).
-        return _only_a_secret_reference(value, info)
-
     @field_validator("database")
     @classmethod
     def _database_name(cls, value: str) -> str:
@@ -639,11 +624,6 @@ class SqlDatabaseConnection(_Strict):
                                             timeout=30.0),
         description="transient errors (lost connection, deadlock, serialization failure); timeout: connecting")
     endpoints: dict[Name, SqlEndpoint] = Field(min_length=1, description="endpoint name -> its table or query")
-
-    @field_validator("url", "password")
-    @classmethod
-    def _secret(cls, value: SecretRef | str | None, info: ValidationInfo) -> SecretRef | str | None:
-        return None if value is None else _only_a_secret_reference(value, info)
 
     @model_validator(mode="after")
     def _one_way_to_connect(self) -> SqlDatabaseConnection:
