@@ -27,10 +27,11 @@ from psycopg import sql
 
 from ingestion.connectors import CursorReached, PendingLoad, connector_for
 from metadata.models import Connection, System
-from metadata.naming import LANDING_SCHEMA, landing_table
+from metadata.naming import landing_table
 from observability.logs import json_logs
 from warehouse.files import private_folder
 
+LANDING_SCHEMA = "landing"
 LOADER_FILE_FORMAT = "csv"  # Arrow tables -> CSV files -> PostgreSQL COPY
 SYSTEM_COLUMNS: dict[str, Any] = {
     "_batch_id": {"data_type": "bigint", "nullable": False},

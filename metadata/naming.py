@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-LANDING_SCHEMA = "landing"  # where every system's landing tables are
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are silently truncated
 _NOT_IDENTIFIER = re.compile(r"[^a-z0-9_]+")
 

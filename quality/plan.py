@@ -55,12 +55,13 @@ from typing import Any
 from psycopg import sql
 from pydantic import BaseModel
 
+from ingestion.landing import LANDING_SCHEMA
 from metadata.catalog import Catalog
 from metadata.columns import Column, json_path_literal
 from metadata.deletes import marker_sql
 from metadata.entity_model import attributes
 from metadata.models import Entity, ExplodePattern
-from metadata.naming import LANDING_SCHEMA, MAX_IDENTIFIER_BYTES
+from metadata.naming import MAX_IDENTIFIER_BYTES
 from metadata.value_types import ANY_KIND, KINDS_BY_PG_TYPE, kind_sql
 
 ROWS, RECORDS = "rows", "records"  # the two query assets of an entity: its rows, and (explode) its records

@@ -2,10 +2,9 @@
 
 One multi-asset check per system, with one `AssetCheckSpec` per entity on the entity's landing table.
 The checking itself is Great Expectations 1.x (`quality.gate`, which plans with `quality.plan`, runs
-with `quality.gx` and reports with `quality.report`), in a child process (`quality.process`, so that
-GX's memory is given back before dbt starts): generic checks for every entity (primary key present and
-unique, declared attributes present with their types) plus the checks the entity declares in metadata
-(row counts). Each check's result carries every expectation
+with `quality.gx` and reports with `quality.report`): generic checks for every entity (primary key
+present and unique, declared attributes present with their types) plus the checks the entity
+declares in metadata (row counts). Each check's result carries every expectation
 with its observed values; its description names the failed ones.
 
 How a failure stops one entity and not the others:
@@ -44,8 +43,8 @@ from metadata.catalog import Catalog
 from metadata.models import Entity, System
 from orchestration.masking import MaskedLog, masked_failures
 from orchestration.resources import WarehouseResource
-from quality.gate import LAYER
-from quality.process import GateStartError, check_batches
+from quality.gate import LAYER, gate_batch
+from quality.gx import GxValidator
 from quality.report import EntityVerdict
 from secret_store.redact import redact
 
@@ -172,10 +171,10 @@ def _run_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseReso
             yield from _standing_results(conn, catalog, system, entities)
             return
         try:
-            # Great Expectations runs in a child process (quality.process): its memory is given back before dbt.
-            outcome = check_batches(warehouse.url(), catalog, [e.name for e in entities], runs, dagster_run_id=run_id)
-        except GateStartError as err:
-            message = f"the quality gate could not start Great Expectations: {err}"
+            validator = GxValidator(warehouse.url())  # imports GX (seconds): only when there is a batch to check
+        except Exception as err:
+            text = redact(" ".join(str(err).split()))[:2000]
+            message = f"the quality gate could not start Great Expectations: {text}"
             for run in runs:  # the audit tables say why nothing of these batches went on
                 layer = batches.start_layer(conn, run, LAYER)
                 for entity in entities:
@@ -183,21 +182,23 @@ def _run_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseReso
                                         status="failed", dagster_run_id=run_id, message=message)
                 batches.finish_layer(conn, layer, "failed", message=message)
             raise dg.Failure(message) from None  # the message is masked; the original's text must not be chained
-        MaskedLog(context).info(f"quality gate: Great Expectations ready in {outcome.startup_seconds:.1f}s"
-                         f" (import {outcome.import_seconds:.1f}s; its process took {outcome.seconds:.1f}s)")
+        MaskedLog(context).info(f"quality gate: Great Expectations ready in {validator.startup_seconds:.1f}s"
+                         f" (import {validator.import_seconds:.1f}s)")
         # A check reports once per run; with several batches of a system in one run, the last one's
         # result is reported to Dagster, and every batch has its own audit rows.
         results: dict[str, dg.AssetCheckResult] = {}
-        for run, batch_verdicts in outcome.verdicts:
-            verdicts = {v.entity: v for v in batch_verdicts}
-            for entity in entities:
-                verdict = verdicts[entity.name]
-                if verdict.message:  # failed, or passed with warnings
-                    MaskedLog(context).warning(verdict.message)
-                previous = results.get(entity.name)
-                result = _result(catalog, entity, run, verdict, outcome.startup_seconds)
-                if previous is not None and not previous.passed:
-                    result = previous  # never hide an earlier batch's failure behind a later success
-                results[entity.name] = result
+        with validator:
+            for run in runs:
+                verdicts = {v.entity: v for v in gate_batch(conn, catalog, run, entities, validator,
+                                                            dagster_run_id=run_id)}
+                for entity in entities:
+                    verdict = verdicts[entity.name]
+                    if verdict.message:  # failed, or passed with warnings
+                        MaskedLog(context).warning(verdict.message)
+                    previous = results.get(entity.name)
+                    result = _result(catalog, entity, run, verdict, validator.startup_seconds)
+                    if previous is not None and not previous.passed:
+                        result = previous  # never hide an earlier batch's failure behind a later success
+                    results[entity.name] = result
         MaskedLog(context).info("quality gate: " + json.dumps({e: r.passed for e, r in results.items()}))
         yield from results.values()
