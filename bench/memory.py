@@ -6,7 +6,8 @@ which `resource.getrusage` (one process, or the max of reaped children, never th
 
 The tree's peak is split in two, so a figure says where the memory is: the process itself (the
 `dataplatform run` / workload process: Dagster, the quality gate, dlt) and its descendants (the dbt
-subprocess), each with its own peak and with what each held at the moment of the tree's peak.
+subprocess, and the small helpers Dagster's compute-log capture starts for a step), each with its own
+peak and with what each held at the moment of the tree's peak.
 """
 
 from __future__ import annotations
