@@ -124,6 +124,16 @@ def size_table(size: int, data: dict[str, Any]) -> str:
                      f"{_num(f.get('x_copy'), '9.2f')}{_num(f.get('x_peer'), '9.2f')}"
                      f"{_num(f.get('peak_mib'), '10.0f')}")
     lines.append(f"{'peak MiB of our pipeline':<28}{data['peak_mib']:>52.0f}")
+    # Where each run's peak was: the workload process, or its children beside it (dbt; Dagster's compute-log
+    # capture also starts a few small helper processes per step, ~10-40 MiB together).
+    for phase, run in data.get("runs", {}).items():
+        m = run.get("memory")
+        if m:
+            lines.append(f"  {PHASE_LABELS[phase]:<10} peak {run['peak_mib']:5.0f} MiB = process "
+                         f"{m['process_at_tree_peak_mib']:4.0f} + children {m['children_at_tree_peak_mib']:4.0f};"
+                         " own peaks:"
+                         f" process {m['process_peak_mib']:4.0f}, children (dbt, log capture)"
+                         f" {m['children_peak_mib']:4.0f}")
     lines.append(f"(generation, not in any figure: {data['generation_seconds']:.1f} s)")
     return "\n".join(lines)
 

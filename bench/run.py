@@ -67,7 +67,10 @@ def drop_database(server_url: str, database: str) -> None:
 
 def run_child(task: str, params: dict[str, Any], *, env: dict[str, str], run_dir: Path, name: str,
               label: str) -> tuple[dict[str, Any], float, float]:
-    """Run one workload in a child process; return (its result, peak MiB of its process tree, wall s)."""
+    """Run one workload in a child process; return (its result, peak MiB of its process tree, wall s).
+
+    The result gets "memory": the workload process's and its children's (dbt's) share of that peak and
+    each one's own peak (bench.memory.PeakRss.split)."""
     result_file, log_file = run_dir / "results" / f"{name}.json", run_dir / "logs" / f"{name}.log"
     result_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +95,7 @@ def run_child(task: str, params: dict[str, Any], *, env: dict[str, str], run_dir
     if proc.returncode != 0:
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-40:])
         raise BenchError(f"{label} failed (exit {proc.returncode}); log {log_file}:\n{tail}")
-    return json.loads(result_file.read_text()), peak.mib, wall
+    return {**json.loads(result_file.read_text()), "memory": peak.split()}, peak.mib, wall
 
 
 def _figure(seconds: float | None, records: int, *, copy: float | None, peer: float | None,
@@ -214,8 +217,12 @@ def bench_size(server_url: str, size: int, *, home: Path, change_rate: float, se
             f"{k} {'-' if figures[k]['seconds'] is None else format(figures[k]['seconds'], '.1f')}"
             for k in ("landing", "quality", "bronze", "silver", "gold")
         )
+        memory = run["memory"]
         say(f"{prefix}   {title}: whole run {figures['whole_run']['seconds']:.1f} s ({parts}); "
-            f"process {wall:.1f} s; peak {mib:.0f} MiB")
+            f"process {wall:.1f} s; peak {mib:.0f} MiB (at that moment: process "
+            f"{memory['process_at_tree_peak_mib']:.0f} + children (dbt, log capture) "
+            f"{memory['children_at_tree_peak_mib']:.0f}; own peaks: process {memory['process_peak_mib']:.0f}, "
+            f"children {memory['children_peak_mib']:.0f})")
 
     if not keep:
         drop_database(server_url, database)

@@ -19,13 +19,17 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import pymongo
-import pymongo.errors
-
 from secret_store.redact import redact, remember_secret
+
+if TYPE_CHECKING:
+    import pymongo
+
+# pymongo's ASCENDING / DESCENDING: pymongo itself is imported only when the registry is opened (this module is
+# imported by every `dataplatform` command, which mostly reads its metadata from files).
+ASCENDING, DESCENDING = 1, -1
 
 MONGODB_URL_ENV = "DATAPLATFORM_MONGODB_URL"
 DEFAULT_DATABASE = "metadata"
@@ -75,10 +79,10 @@ class Registry:
 
     def history(self) -> list[dict[str, Any]]:
         """Every deploy, oldest first, without its declarations."""
-        return list(self.db[HISTORY].find({}, {"_id": 0, "declarations": 0}).sort("version", pymongo.ASCENDING))
+        return list(self.db[HISTORY].find({}, {"_id": 0, "declarations": 0}).sort("version", ASCENDING))
 
     def current_version(self) -> int | None:
-        newest = self.db[HISTORY].find_one({}, {"version": 1}, sort=[("version", pymongo.DESCENDING)])
+        newest = self.db[HISTORY].find_one({}, {"version": 1}, sort=[("version", DESCENDING)])
         return None if newest is None else int(newest["version"])
 
     def stored(self, version: int) -> dict[str, Any] | None:
@@ -90,7 +94,7 @@ class Registry:
 
     def live(self) -> tuple[int, dict[str, Any]]:
         """The deployed declarations and their version; refused when none is deployed or a deploy did not end."""
-        newest = self.db[HISTORY].find_one({}, sort=[("version", pymongo.DESCENDING)])
+        newest = self.db[HISTORY].find_one({}, sort=[("version", DESCENDING)])
         if newest is None:
             raise RegistryError(f"{self.where} holds no metadata yet: run `dataplatform deploy-metadata`")
         version = int(newest["version"])
@@ -101,7 +105,7 @@ class Registry:
                                 + what_to_do)
         declarations: dict[str, Any] = {}
         for file, (collection, _) in COLLECTIONS.items():
-            docs = list(self.db[collection].find().sort("position", pymongo.ASCENDING))
+            docs = list(self.db[collection].find().sort("position", ASCENDING))
             stale = [d["_id"] for d in docs if d.get("deployment") != version]
             expected = len(newest["declarations"][collection][collection])
             if stale or len(docs) != expected:
@@ -116,7 +120,9 @@ class Registry:
     def deploy(self, declarations: dict[str, Any], *, origin: str, restored_from: int | None = None) -> int:
         """Write validated declarations as the next version (overwriting the live collections); the
         version. A concurrent deploy of the same version fails on the history's unique index."""
-        self.db[HISTORY].create_index([("version", pymongo.ASCENDING)], unique=True)
+        import pymongo.errors
+
+        self.db[HISTORY].create_index([("version", ASCENDING)], unique=True)
         version = (self.current_version() or 0) + 1
         try:
             self.db[HISTORY].insert_one({
@@ -147,7 +153,7 @@ class Registry:
                 raise LookupError(f"{self.where} has no completed deploy {to} (completed: {known or 'none'})")
             return to
         earlier = self.db[HISTORY].find_one({"version": {"$lt": current or 0}, "state": "deployed"},
-                                            sort=[("version", pymongo.DESCENDING)])
+                                            sort=[("version", DESCENDING)])
         if earlier is None:
             raise LookupError(f"{self.where} has no deploy before the current one ({current or 'none'}) to restore")
         return int(earlier["version"])
@@ -157,6 +163,9 @@ class Registry:
 def open_registry(url: str | None = None, *, timeout_ms: int = TIMEOUT_MS) -> Iterator[Registry]:
     """The registry at `url` (default DATAPLATFORM_MONGODB_URL); every driver failure inside the block
     becomes one RegistryError naming the server (its password masked) and what to do."""
+    import pymongo
+    import pymongo.errors
+
     url = url or registry_url()
     _remember_password(url)
     try:

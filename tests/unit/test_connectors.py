@@ -85,3 +85,14 @@ def test_json_files_check_tells_whether_the_folder_is_there_and_what_it_holds(tm
     assert [(c.endpoint, c.ok) for c in missing] == [("owners", False), ("cars", False)]
     assert missing[0].message == (f"source folder {tmp_path / 'nowhere' / 'src'} does not exist; create it or fix "
                                   "'connection.path' in systems.json")
+
+
+def test_a_connector_module_is_imported_when_its_type_is_first_asked_for() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, ingestion.connectors as c; before = 'ingestion.connectors.sql_database' in sys.modules;"
+            " c.connector_for('sql_database'); print(before, 'ingestion.connectors.sql_database' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.split() == ["False", "True"]
