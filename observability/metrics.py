@@ -42,6 +42,12 @@ where status = 'succeeded' and layer = 'silver' group by system_id, entity order
 """
 _ACTIONS = "select action, status, count(*) from audit.action_run group by action, status order by 1, 2"
 _NOTIFICATIONS = "select channel, status, count(*) from audit.notification group by channel, status order by 1, 2"
+# Runs that failed where no batch or entity says so (audit.run_failure), per system the run was for ('' unknown).
+_RUN_FAILURES = """
+select coalesce(s.system_id, ''), f.job_name, count(*)
+from audit.run_failure f left join lateral unnest(f.systems) as s(system_id) on true
+group by 1, 2 order by 1, 2
+"""
 
 
 class AuditCollector(Collector):
@@ -60,6 +66,7 @@ class AuditCollector(Collector):
             entity_last = conn.execute(_ENTITY_LAST_SUCCESS).fetchall()
             actions = conn.execute(_ACTIONS).fetchall()
             notifications = conn.execute(_NOTIFICATIONS).fetchall()
+            run_failures = conn.execute(_RUN_FAILURES).fetchall()
         labels = ["system", "entity", "layer"]
         families = {
             "records_in": CounterMetricFamily("dataplatform_records_in", "Records the layer read for the entity",
@@ -118,6 +125,12 @@ class AuditCollector(Collector):
         for channel, status, count in notifications:
             sent.add_metric([channel, status], float(count))
         yield sent
+        failed_runs = CounterMetricFamily("dataplatform_run_failures", "Runs that failed before or outside any batch"
+                                          " (audit.run_failure: a missing folder, a busy lock, a step's own error)",
+                                          labels=["system", "job"])
+        for system, job, count in run_failures:
+            failed_runs.add_metric([system, job], float(count))
+        yield failed_runs
 
 
 def metrics_registry(url: str | Callable[[], str]) -> CollectorRegistry:

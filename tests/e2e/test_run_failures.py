@@ -25,6 +25,7 @@ from warehouse_db import fresh_database, rows
 
 from ingestion.test_system.generator import simulate, write_day
 from metadata.catalog import DEFAULT_FOLDER, Catalog, load_catalog
+from observability.metrics import metrics_text
 from orchestration.instance import DAGSTER_YAML
 from warehouse.connection import export_warehouse_env
 
@@ -124,6 +125,8 @@ def test_a_run_failing_before_any_batch_notifies_once_with_what_failed(platform:
     assert str(p.source) not in done.stdout + done.stderr
     status = p.cli("status")
     assert status.returncode == 0 and run.run_id in status.stdout and "source folder ***" in status.stdout, status
+    scraped = metrics_text(p.url).decode()  # Prometheus sees it too (a view of audit.run_failure)
+    assert 'dataplatform_run_failures_total{job="run_tst01",system="TST01"} 1.0' in scraped.splitlines(), scraped
 
     second = p.tick(first.cursor)  # the daemon's next tick sees the failed run (the CLI's, in the same instance)
     title = "dataplatform: run of system TST01 FAILED in step landing_tst01 (job run_tst01)"
