@@ -16,3 +16,4 @@ class Product(EntityModel):
     name: str = Field(description="Its name; changed on day 2 for one product.")
     stock: int = Field(description="Units in stock.")
     updated_at: dt.datetime = Field(description="When it last changed ({\"$date\": ...}): the cursor field.")
+    deleted: bool | None = Field(default=None, description="Soft-delete flag: a document saved with true is a delete.")

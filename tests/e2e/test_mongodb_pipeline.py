@@ -4,7 +4,8 @@ DATAPLATFORM_TEST_MONGODB_URL is set): landed payloads as relaxed Extended JSON 
 batch (audit.cursor and audit.batch_cursor, the largest date as Extended JSON text), the boundary document read
 again on day 2, a run that finds no server keeps nothing and leaves the cursor (no password anywhere), a document
 changed on day 2 makes exactly one new silver version, a forced re-land reads again from where its batch started,
-and `dataplatform check`.
+a document soft-deleted on day 3 closes its key in silver at day 3's timestamp and re-created on day 4 opens a new
+version, and `dataplatform check`.
 
 The test system MGO01 (tests/e2e/mongo_metadata, model in mongo_models.py) runs in a database of its own on the
 session's server.
@@ -78,7 +79,8 @@ def as_landed(document: dict[str, Any]) -> dict[str, Any]:
     """What a document lands as: relaxed Extended JSON, without the projected-away `notes`."""
     at = document["updated_at"].isoformat(timespec="milliseconds").replace(".000", "").replace("+00:00", "Z")
     return {"_id": {"$oid": str(document["_id"])}, "sku": document["sku"], "name": document["name"],
-            "stock": document["stock"], "active": document["active"], "updated_at": {"$date": at}}
+            "stock": document["stock"], "active": document["active"], "updated_at": {"$date": at},
+            **({"deleted": document["deleted"]} if "deleted" in document else {})}
 
 
 def test_a_mongodb_system_lands_extended_json_by_its_date_cursor_and_keeps_history(
@@ -162,6 +164,31 @@ def test_a_mongodb_system_lands_extended_json_by_its_date_cursor_and_keeps_histo
         assert rows(url, "select count(*) as n from landing.mgo01_products") == [{"n": 6}]
         assert cursors(url) == [("products", '{"$date": "2026-01-02T01:30:00.250Z"}', day2)]
         assert rows(url, "select count(*) as n from silver.mgo01_product") == [{"n": 5}]
+
+        # Day 3: P1 is soft-deleted (saved with deleted: true); silver closes its version at day 3's timestamp.
+        collection.replace_one({"_id": _oid(1)}, {**product(1, updated_at=dt.datetime(2026, 1, 3, tzinfo=UTC)),
+                                                  "deleted": True})
+        code, output = run()
+        assert code == 0, output
+        day3, day3_ts = [(r["batch_id"], r["batch_timestamp"]) for r in rows(
+            url, "select batch_id, batch_timestamp from audit.system_run where system_id = 'MGO01'"
+                 " and status = 'succeeded' order by batch_id desc limit 1")][0]
+        p1 = "select name, valid_from, valid_to, _opened_by_batch_id, _closed_by_batch_id from silver.mgo01_product" \
+             " where sku = 'P1' order by valid_from"
+        assert [(r["valid_to"], r["_closed_by_batch_id"]) for r in rows(url, p1)] == [(day3_ts, day3)]
+        assert rows(url, "select deleted from audit.entity_layer_run where layer = 'silver' and batch_id = %s",
+                    (day3,)) == [{"deleted": 1}]
+
+        # Day 4: P1 comes back (deleted: false): a new version opens; the closed one stays as it was.
+        collection.replace_one({"_id": _oid(1)}, {**product(1, name="product 1, back",
+                                                            updated_at=dt.datetime(2026, 1, 4, tzinfo=UTC)),
+                                                  "deleted": False})
+        code, output = run()
+        assert code == 0, output
+        day4 = max(r["batch_id"] for r in rows(url, "select batch_id from audit.landed_batch"
+                                                    " where system_id = 'MGO01'"))
+        assert [(r["name"], r["_opened_by_batch_id"], r["_closed_by_batch_id"]) for r in rows(url, p1)] == [
+            ("product 1", day1, day3), ("product 1, back", day4, None)]
 
         # No password anywhere: the CLI's output, the state folder, the audit tables.
         assert not [o for o in outputs if PASSWORD in o]
