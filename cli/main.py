@@ -28,6 +28,7 @@ import psycopg
 from cli.environment import environment_failure
 from cli.processes import run_process_group
 from metadata.catalog import Catalog, MetadataError
+from metadata.models import System
 from metadata.registry import RegistryError
 from metadata.source import load_platform_catalog
 from observability.logs import configure_logging, json_line, json_logs
@@ -106,6 +107,14 @@ def _warn_if_superuser(url: str) -> None:
              " once, then set DATAPLATFORM_DATABASE_URL to the owner's URL it prints")
 
 
+def _declared_system(catalog: Catalog, system_id: str) -> System | None:
+    """The system the command names, or None after saying which systems are declared."""
+    system = catalog.systems.get(system_id)
+    if system is None:
+        error(f"unknown system {system_id!r}; declared: {', '.join(catalog.systems)}")
+    return system
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     catalog = _catalog()
     echo(f"metadata in {catalog.origin} is valid: {len(catalog.systems)} system(s), "
@@ -152,9 +161,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from secret_store.base import MissingSecretError, resolve_secrets
     from secret_store.choice import platform_secret_store
 
-    system = catalog.systems.get(args.system)
+    system = _declared_system(catalog, args.system)
     if system is None:
-        error(f"unknown system {args.system!r}; declared: {', '.join(catalog.systems)}")
         return EXIT_INVALID
     check = getattr(connector_for(system.type), "check", None)
     if check is None:
@@ -195,8 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cli.summary import print_summary
     from orchestration.execute import run_job
 
-    if args.system and args.system not in catalog.systems:
-        error(f"unknown system {args.system!r}; declared: {', '.join(catalog.systems)}")
+    if args.system and _declared_system(catalog, args.system) is None:
         return EXIT_INVALID
     if args.batch is not None and not args.force:
         error("--batch names the batch to land again: use it with --force")
@@ -356,9 +363,8 @@ def cmd_cdc_drop_slot(args: argparse.Namespace) -> int:
     from cli.cdc import cdc_endpoints, resolved_connection
     from ingestion.connectors import connector_for
 
-    system = catalog.systems.get(args.system)
+    system = _declared_system(catalog, args.system)
     if system is None:
-        error(f"unknown system {args.system!r}; declared: {', '.join(catalog.systems)}")
         return EXIT_INVALID
     if args.endpoint not in (endpoints := cdc_endpoints(system)):
         error(f"system {system.id}: {args.endpoint!r} is not one of its endpoints with load 'cdc' "

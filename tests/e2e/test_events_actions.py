@@ -21,11 +21,10 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import dagster as dg
 import pytest
-from warehouse_db import fresh_database, rows
+from warehouse_db import fresh_database, platform_environment, rows
 
 from ingestion.test_system.generator import simulate, write_day
 from metadata.catalog import DEFAULT_FOLDER, Catalog, load_catalog
-from warehouse.connection import export_warehouse_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "smtp-Pa55-for-tests"  # tests/conftest.py SMTP_PASSWORD
@@ -101,20 +100,10 @@ def platform(warehouse: str, tmp_path_factory: pytest.TempPathFactory, module_sm
                               env={**env, "DATAPLATFORM_LOG_FORMAT": log_format}, capture_output=True, text=True,
                               timeout=900)
         outputs.append((done.returncode, done.stdout, done.stderr))
-    saved = {k: os.environ.get(k) for k in (*secrets, "DATAPLATFORM_HOME", "DATAPLATFORM_DATABASE_URL",
-                                             "DATAPLATFORM_PG_HOST", "DATAPLATFORM_PG_PORT", "DATAPLATFORM_PG_USER",
-                                             "DATAPLATFORM_PG_PASSWORD", "DATAPLATFORM_PG_DBNAME")}
-    os.environ.update({**secrets, "DATAPLATFORM_HOME": str(home)})
-    export_warehouse_env(url)  # as the CLI: this process's actions (and their dbt) work as the owner role
-    try:
+    # As the CLI: this process's actions (and their dbt) work as the owner role.
+    with platform_environment(url, {**secrets, "DATAPLATFORM_HOME": str(home)}):
         yield Platform(url, db, home, metadata, env, load_catalog(metadata), module_smtp_sink, module_webhook_sink,
                        outputs)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _batches(p: Platform) -> list[tuple[int, str, str]]:

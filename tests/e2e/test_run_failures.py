@@ -21,13 +21,12 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from warehouse_db import fresh_database, rows
+from warehouse_db import fresh_database, platform_environment, rows
 
 from ingestion.test_system.generator import simulate, write_day
 from metadata.catalog import DEFAULT_FOLDER, Catalog, load_catalog
 from observability.metrics import metrics_text
 from orchestration.instance import DAGSTER_YAML
-from warehouse.connection import export_warehouse_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "smtp-Pa55-for-tests"  # tests/conftest.py SMTP_PASSWORD
@@ -84,22 +83,12 @@ def platform(warehouse: str, tmp_path_factory: pytest.TempPathFactory, module_sm
     (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
     env = {**os.environ, **secrets, "DATAPLATFORM_DATABASE_URL": url, "DATAPLATFORM_HOME": str(home),
            "DAGSTER_HOME": str(dagster_home), "PYTHONPATH": str(ROOT), "DATAPLATFORM_METADATA_DIR": str(declarations)}
-    saved = {k: os.environ.get(k) for k in (*secrets, "DATAPLATFORM_HOME", "DATAPLATFORM_DATABASE_URL",
-                                             "DATAPLATFORM_PG_HOST", "DATAPLATFORM_PG_PORT", "DATAPLATFORM_PG_USER",
-                                             "DATAPLATFORM_PG_PASSWORD", "DATAPLATFORM_PG_DBNAME")}
-    os.environ.update({**secrets, "DATAPLATFORM_HOME": str(home)})
-    export_warehouse_env(url)  # as a Dagster code server started by `dataplatform dev`: the sensor finds it
-    catalog = load_catalog(declarations)
-    try:
+    # As a Dagster code server started by `dataplatform dev`: the sensor finds the warehouse.
+    with platform_environment(url, {**secrets, "DATAPLATFORM_HOME": str(home)}):
+        catalog = load_catalog(declarations)
         with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
             yield Platform(url, home, source, env, catalog, build_definitions(catalog), instance, module_smtp_sink,
                            module_webhook_sink)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _last_run(instance: dg.DagsterInstance) -> dg.DagsterRun:

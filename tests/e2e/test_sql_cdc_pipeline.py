@@ -31,7 +31,7 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 from sqlalchemy.engine import make_url
-from warehouse_db import database_url, declarations_with, fresh_database
+from warehouse_db import OneSecret, database_url, declarations_with, drop_source_database, fresh_database
 
 from ingestion.connectors.pg_cdc import cdc_name
 from metadata.catalog import load_catalog
@@ -62,10 +62,7 @@ def source(warehouse: str) -> Iterator[str]:
             conn.execute(SOURCE_DDL)
         yield url
     finally:
-        with psycopg.connect(warehouse, autocommit=True) as conn:
-            conn.execute("select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = %s",
-                         (name,))
-            conn.execute(f"drop database if exists {name} with (force)")
+        drop_source_database(warehouse, name)
 
 
 def rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
@@ -134,7 +131,7 @@ def test_cdc_snapshot_then_changes_reach_silver_and_a_killed_run_rereads_them_on
     url = fresh_database(warehouse, "sql_cdc")
     home, metadata = tmp_path / "home", declarations_with(tmp_path, "cdc_metadata")
     (home / "dagster").mkdir(parents=True)
-    load_catalog(metadata, secrets=_Secrets(source))  # the test's declarations are valid
+    load_catalog(metadata, secrets=OneSecret("sqc01/url", source))  # the test's declarations are valid
     platform = Platform(url, home, metadata, source)
 
     # Day 1: the snapshot. The slot exists, its consistent point is the cursor and the LSN of every snapshot row.
@@ -257,20 +254,4 @@ def _wait_for(marker: Path, process: subprocess.Popen[str], *, timeout: float = 
         time.sleep(0.3)
     raise AssertionError(f"the run did not reach {marker.name} within {timeout}s")
 
-
-class _Secrets:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def key_problem(self, key: str) -> str | None:
-        return None
-
-    def has(self, key: str) -> bool:
-        return key == "sqc01/url"
-
-    def get(self, key: str) -> str:
-        return self.url
-
-    def describe(self, key: str) -> str:
-        return key
 

@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
-from warehouse_db import database_url, declarations_with, fresh_database, rows
+from warehouse_db import OneSecret, database_url, declarations_with, fresh_database, rows
 
 from ingestion.connectors import CursorReached, PendingLoad, connector_for
 from ingestion.connectors.sql_database import SqlSourceError
@@ -84,23 +84,6 @@ def cli(url: str, home: Path, metadata: Path, source_url: str, *args: str) -> tu
     return done.returncode, done.stdout + done.stderr
 
 
-class _Secrets:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def key_problem(self, key: str) -> str | None:
-        return None
-
-    def has(self, key: str) -> bool:
-        return key == "sqt01/url"
-
-    def get(self, key: str) -> str:
-        return self.url
-
-    def describe(self, key: str) -> str:
-        return key
-
-
 def cursors(url: str) -> list[tuple[Any, ...]]:
     return [tuple(r.values()) for r in rows(url, "select endpoint, value, batch_id from audit.cursor"
                                                  " where system_id = 'SQT01' order by endpoint")]
@@ -125,7 +108,7 @@ def test_a_sql_system_lands_by_cursor_and_keeps_history(warehouse: str, source: 
     url = fresh_database(warehouse, "sql_pipeline")
     home, metadata = tmp_path / "home", declarations_with(tmp_path, "sql_metadata")
     (home / "dagster").mkdir(parents=True)
-    load_catalog(metadata, secrets=_Secrets(source))  # the test's declarations are valid
+    load_catalog(metadata, secrets=OneSecret("sqt01/url", source))  # the test's declarations are valid
 
     def run(*args: str) -> tuple[int, str]:
         code, output = cli(url, home, metadata, source, "run", "--system", "SQT01", *args)
