@@ -17,7 +17,7 @@ from typing import Any
 
 import dagster as dg
 import psycopg
-from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DbtProject, dbt_assets
 from psycopg import sql
 
 from audit import batches, builds, entities
@@ -27,6 +27,7 @@ from codegen.dbt_parse import parsed_project_hash
 from ingestion.landing import count_batch_rows
 from metadata.catalog import Catalog
 from observability.logs import correlation, json_stdout, set_batch
+from orchestration.dbt_in_process import InProcessDbtInvocation, dbt_in_process
 from orchestration.masking import MaskedLog, masked_failures
 from orchestration.resources import WarehouseResource
 from orchestration.run_config import TransformConfig
@@ -52,7 +53,7 @@ def _counts(conn: psycopg.Connection, schema: str, table: str, batch_ids: list[i
 
 @contextlib.contextmanager
 def _environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the dbt subprocess started inside the block."""
+    """Set environment variables for the dbt build run inside the block (dbt's env_var reads them)."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -133,14 +134,14 @@ def transform_assets(catalog: Catalog, project: DbtProject) -> dg.AssetsDefiniti
 
     @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=LayerTranslator(),
                 name="dbt_layers")
-    def _dbt_layers(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+    def _dbt_layers(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                     config: TransformConfig) -> Iterator[Any]:
         with masked_failures(), correlation(run_id=context.run.run_id):
             # Whatever started this run (CLI, UI, schedule, sensor), no other dbt build runs meanwhile.
             with transform_lock(warehouse.url(), on_wait=lambda: MaskedLog(context).warning(
                     "another run's dbt build is in progress: waiting for it to finish before building")):
                 with json_stdout("dbt"):
-                    yield from _build(context, catalog, dbt, warehouse, config, project_hash)
+                    yield from _build(context, catalog, project, warehouse, config, project_hash)
             _fail_if_entities_failed(warehouse, context.run.run_id, _selected_entities(context, catalog))
 
     return _dbt_layers
@@ -218,7 +219,7 @@ def _nothing_to_build(context: dg.AssetExecutionContext, conn: psycopg.Connectio
             " project was clean: dbt not started, nothing materialized")
 
 
-def _build(context: dg.AssetExecutionContext, catalog: Catalog, dbt: DbtCliResource, warehouse: WarehouseResource,
+def _build(context: dg.AssetExecutionContext, catalog: Catalog, project: DbtProject, warehouse: WarehouseResource,
            config: TransformConfig, project_hash: str) -> Iterator[Any]:
     """dbt build of the selected models, their events handed on to Dagster, then the layers' audit rows."""
     run_id = context.run.run_id
@@ -234,25 +235,25 @@ def _build(context: dg.AssetExecutionContext, catalog: Catalog, dbt: DbtCliResou
         # changed vars make dbt re-parse the whole project, which costs more than the build.
         replay = {f"{r.system_id}.{r.entity}": r.from_batch for r in config.replay}
         build_id = builds.start_build(conn, dagster_run_id=run_id, project_hash=project_hash)
-        with _environment(DATAPLATFORM_RUN_ID=run_id, DATAPLATFORM_REPLAY=json.dumps(replay)):
-            invocation = dbt.cli(["build", "--exclude", "resource_type:unit_test"], context=context,
-                                 raise_on_error=False)
         succeeded: set[str] = set()
         owners = {catalog.table(e): (e.system_id, e.name) for e in catalog.entities.values()}
-        for event in invocation.stream():
-            if isinstance(event, dg.Output):
-                key = context.asset_key_for_output(event.output_name)
-                succeeded.add(".".join(key.path))
-                counts = _counts(conn, *key.path, batch_ids)
-                if not _received_rows(conn, key, counts, run_id, owners):
-                    # An asset materializes only when it received rows: an entity the gate stopped or a held batch
-                    # keeps out (or one with nothing pending) is observed, without this run's batch ids.
-                    yield dg.AssetObservation(asset_key=key, metadata={
-                        **counts, "status": "no rows in this run (batch skipped or held for this entity, or"
-                                            " nothing to apply)"})
-                    continue
-                event = event.with_metadata({**event.metadata, **counts, "batch_ids": json.dumps(batch_ids)})
-            yield event
+        invocation = dbt_in_process(["build", "--exclude", "resource_type:unit_test"], context=context, project=project,
+                                    global_flags=["--no-use-colors"])  # the step's log is a file, not a terminal
+        with _environment(DATAPLATFORM_RUN_ID=run_id, DATAPLATFORM_REPLAY=json.dumps(replay)):
+            for event in invocation.stream():
+                if isinstance(event, dg.Output):
+                    key = context.asset_key_for_output(event.output_name)
+                    succeeded.add(".".join(key.path))
+                    counts = _counts(conn, *key.path, batch_ids)
+                    if not _received_rows(conn, key, counts, run_id, owners):
+                        # An asset materializes only when it received rows: an entity the gate stopped or a held
+                        # batch keeps out (or one with nothing pending) is observed, without this run's batch ids.
+                        yield dg.AssetObservation(asset_key=key, metadata={
+                            **counts, "status": "no rows in this run (batch skipped or held for this entity, or"
+                                                " nothing to apply)"})
+                        continue
+                    event = event.with_metadata({**event.metadata, **counts, "batch_ids": json.dumps(batch_ids)})
+                yield event
         failed = _failed_models(invocation)
         builds.finish_build(conn, build_id, clean=_clean(invocation) and not failed)
         _audit_layers(conn, catalog, runs, run_id, succeeded, failed)
@@ -275,15 +276,15 @@ def _received_rows(conn: psycopg.Connection, key: dg.AssetKey, counts: dict[str,
     return owners[table] in entities.silver_applied_in_run(conn, run_id)
 
 
-def _clean(invocation: Any) -> bool:
+def _clean(invocation: InProcessDbtInvocation) -> bool:
     """Every node of the build succeeded (no error, no failed or skipped test or model)."""
-    results = invocation.get_artifact("run_results.json").get("results", [])
+    results = invocation.run_results.get("results", [])
     return all(r.get("status") in ("success", "pass", "warn") for r in results)
 
 
-def _failed_models(invocation: Any) -> dict[str, str]:
+def _failed_models(invocation: InProcessDbtInvocation) -> dict[str, str]:
     """`schema.table` -> dbt's error message, for every model that errored (from run_results.json)."""
-    results = invocation.get_artifact("run_results.json")
+    results = invocation.run_results
     manifest = invocation.manifest
     failed = {}
     for result in results.get("results", []):

@@ -1,0 +1,107 @@
+"""`dbt build` in the step's own process (dbt's programmatic dbtRunner), its results handed to Dagster as
+dagster-dbt hands a dbt subprocess's.
+
+Why not `DbtCliResource.cli` (a dbt subprocess): on the small batches a home server mostly runs, starting dbt
+cost more than building. The subprocess paid a Python start-up, dbt's imports (~2.5 s; this process has most of
+them already, for the definitions) and its own ~190 MiB beside this process. Measured in `make bench` (README).
+
+What stays as with the subprocess: the same dbt arguments and model selection (dagster-dbt's own functions
+compute them from the step's selected assets), the same Dagster events (dagster-dbt's `DbtCoreCliEventMessage`
+turns dbt's structured events into them), dbt's log lines on the step's stdout, and a target folder of its
+own per invocation, named as dagster-dbt names it (`<op>-<run id[:7]>-<random>`), holding run_results.json.
+
+dbt runs in a worker thread so that its events reach Dagster while it builds; its result events arrive through
+a queue and are turned into Dagster events here, in the step's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtProject
+from dagster_dbt.asset_utils import extract_runtime_selection_from_args, get_updated_cli_invocation_params_for_context
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
+_DONE = object()  # put on the queue when dbt has returned
+
+
+class DbtBuildError(RuntimeError):
+    """dbt could not run at all (bad profile, unreachable warehouse, internal error): no node has a result."""
+
+
+class InProcessDbtInvocation:
+    """One dbt command run by dbtRunner in a worker thread; `stream()` yields its Dagster events as nodes finish,
+    then `run_results` and `manifest` hold what the subprocess's artifacts held."""
+
+    def __init__(self, *, args: list[str], manifest: dict[str, Any], translator: DagsterDbtTranslator,
+                 context: dg.AssetExecutionContext, project: DbtProject | None, target_path: Path) -> None:
+        self.args = args
+        self.manifest = manifest
+        self.translator = translator
+        self.context = context
+        self.project = project
+        self.target_path = target_path
+        self._events: queue.Queue[Any] = queue.Queue()
+        self._result: Any = None
+        self._thread = threading.Thread(target=self._invoke, name="dbt-build", daemon=True)
+
+    def _invoke(self) -> None:
+        from dbt.cli.main import dbtRunner
+
+        try:
+            self._result = dbtRunner(callbacks=[self._on_event]).invoke(self.args)
+        finally:
+            self._events.put(_DONE)
+
+    def _on_event(self, message: Any) -> None:
+        if message.info.name in ("LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"):
+            self._events.put(message)
+
+    def stream(self) -> Iterator[dg.Output | dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckResult
+                                 | dg.AssetCheckEvaluation]:
+        from dbt_common.events.functions import msg_to_dict
+
+        self._thread.start()
+        while (message := self._events.get()) is not _DONE:
+            event = DbtCoreCliEventMessage(raw_event=msg_to_dict(message), event_history_metadata={})
+            yield from event.to_default_asset_events(manifest=self.manifest, dagster_dbt_translator=self.translator,
+                                                     context=self.context, target_path=self.target_path,
+                                                     project=self.project)
+        self._thread.join()
+        result = self._result
+        if result is None or (not result.success and result.exception is not None):
+            reason = getattr(result, "exception", None) or "dbt stopped without a result"
+            raise DbtBuildError(f"dbt {' '.join(self.args[:1])} could not run: {reason}")
+
+    @property
+    def run_results(self) -> dict[str, Any]:
+        """run_results.json as dbt wrote it into this invocation's target folder."""
+        return json.loads((self.target_path / "run_results.json").read_text())
+
+
+def dbt_in_process(args: Sequence[str], *, context: dg.AssetExecutionContext, project: DbtProject,
+                   global_flags: Sequence[str] = ()) -> InProcessDbtInvocation:
+    """The dbt command `args` for the step's selected dbt assets, ready to `stream()`."""
+    cleaned, selects, excludes = extract_runtime_selection_from_args(args)
+    # The step's manifest, translator and selection, as dagster-dbt's DbtCliResource.cli computes them (for a large
+    # selection it writes a selector into a temporary copy of the project: its dbt_project says where).
+    params = get_updated_cli_invocation_params_for_context(
+        context=context, manifest={}, dagster_dbt_translator=DagsterDbtTranslator(),
+        runtime_selects=selects, runtime_excludes=excludes)
+    run_project = params.dbt_project or project
+    target_path = Path(project.project_dir) / "target" / (
+        f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{str(uuid.uuid4())[:7]}")
+    full_args = [*global_flags, *cleaned, *params.selection_args,
+                 "--project-dir", str(run_project.project_dir), "--profiles-dir", str(project.profiles_dir),
+                 "--target-path", str(target_path), "--log-path", str(target_path)]
+    if params.indirect_selection:
+        full_args += ["--indirect-selection", params.indirect_selection]
+    return InProcessDbtInvocation(args=full_args, manifest=params.manifest, translator=params.dagster_dbt_translator,
+                                  context=context, project=run_project, target_path=target_path)
