@@ -1,13 +1,13 @@
 """Peak resident memory of a process tree, sampled in a thread.
 
-Why sampling: the pipeline's work happens in a child process and in the processes it starts (dbt),
+Why sampling: the pipeline's work happens in a child process and in the processes it starts,
 which come and go; summing RSS over the live tree every ~0.2 s catches the peak of the whole tree,
 which `resource.getrusage` (one process, or the max of reaped children, never their sum) cannot.
 
 The tree's peak is split in two, so a figure says where the memory is: the process itself (the
-`dataplatform run` / workload process: Dagster, the quality gate, dlt) and its descendants (the dbt
-subprocess, and the small helpers Dagster's compute-log capture starts for a step), each with its own
-peak and with what each held at the moment of the tree's peak.
+`dataplatform run` / workload process: Dagster, the quality gate, dlt, and dbt, which the dbt step runs in
+this process) and its descendants (the small helpers Dagster's compute-log capture starts for a step, and a
+dbt action's subprocess), each with its own peak and with what each held at the moment of the tree's peak.
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def size_table(size: int, data: dict[str, Any]) -> str:
             lines.append(f"  {PHASE_LABELS[phase]:<10} peak {run['peak_mib']:5.0f} MiB = process "
                          f"{m['process_at_tree_peak_mib']:4.0f} + children {m['children_at_tree_peak_mib']:4.0f};"
                          " own peaks:"
-                         f" process {m['process_peak_mib']:4.0f}, children (dbt, log capture)"
+                         f" process {m['process_peak_mib']:4.0f}, children (log capture)"
                          f" {m['children_peak_mib']:4.0f}")
     lines.append(f"(generation, not in any figure: {data['generation_seconds']:.1f} s)")
     return "\n".join(lines)

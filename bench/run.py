@@ -220,7 +220,7 @@ def bench_size(server_url: str, size: int, *, home: Path, change_rate: float, se
         memory = run["memory"]
         say(f"{prefix}   {title}: whole run {figures['whole_run']['seconds']:.1f} s ({parts}); "
             f"process {wall:.1f} s; peak {mib:.0f} MiB (at that moment: process "
-            f"{memory['process_at_tree_peak_mib']:.0f} + children (dbt, log capture) "
+            f"{memory['process_at_tree_peak_mib']:.0f} + children (log capture) "
             f"{memory['children_at_tree_peak_mib']:.0f}; own peaks: process {memory['process_peak_mib']:.0f}, "
             f"children {memory['children_peak_mib']:.0f})")
 
