@@ -16,6 +16,7 @@ a queue and are turned into Dagster events here, in the step's thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -30,6 +31,7 @@ from dagster_dbt.asset_utils import extract_runtime_selection_from_args, get_upd
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 _DONE = object()  # put on the queue when dbt has returned
+_CANCEL_WAIT_SECONDS = 60
 
 
 class DbtBuildError(RuntimeError):
@@ -69,16 +71,31 @@ class InProcessDbtInvocation:
         from dbt_common.events.functions import msg_to_dict
 
         self._thread.start()
-        while (message := self._events.get()) is not _DONE:
-            event = DbtCoreCliEventMessage(raw_event=msg_to_dict(message), event_history_metadata={})
-            yield from event.to_default_asset_events(manifest=self.manifest, dagster_dbt_translator=self.translator,
-                                                     context=self.context, target_path=self.target_path,
-                                                     project=self.project)
+        try:
+            while (message := self._events.get()) is not _DONE:
+                event = DbtCoreCliEventMessage(raw_event=msg_to_dict(message), event_history_metadata={})
+                yield from event.to_default_asset_events(manifest=self.manifest, dagster_dbt_translator=self.translator,
+                                                         context=self.context, target_path=self.target_path,
+                                                         project=self.project)
+        except BaseException:  # the step was interrupted (run terminated, Ctrl-C) or stopped reading: so does dbt
+            self._cancel()
+            raise
         self._thread.join()
         result = self._result
         if result is None or (not result.success and result.exception is not None):
             reason = getattr(result, "exception", None) or "dbt stopped without a result"
-            raise DbtBuildError(f"dbt {' '.join(self.args[:1])} could not run: {reason}")
+            raise DbtBuildError(f"dbt could not run ({reason}); no model was built: check the warehouse connection"
+                                f" (`dataplatform status`) and dbt's log in this step, then run again")
+
+    def _cancel(self) -> None:
+        """Cancel dbt's running queries, as dbt does on Ctrl-C (each model's transaction rolls back), and wait for
+        its thread: nothing is written after the step has ended and released the transform lock."""
+        from dbt.adapters.factory import FACTORY
+
+        for adapter in list(FACTORY.adapters.values()):
+            with contextlib.suppress(Exception):  # a connection already gone has nothing to cancel
+                adapter.cancel_open_connections()
+        self._thread.join(timeout=_CANCEL_WAIT_SECONDS)
 
     @property
     def run_results(self) -> dict[str, Any]:
