@@ -41,6 +41,7 @@ from metadata.models import Connection, System, parse_connection
 from metadata.naming import landing_table
 from observability.logs import correlation, set_batch
 from orchestration.masking import MaskedLog, masked_failures
+from orchestration.memory import release_freed_memory
 from orchestration.resources import SecretStoreResource, WarehouseResource
 from orchestration.run_config import LandingConfig
 from orchestration.run_failures import reported_by_events
@@ -243,6 +244,7 @@ def landing_assets(catalog: Catalog) -> list[dg.AssetsDefinition]:
                         secrets: SecretStoreResource, config: LandingConfig) -> Iterator[dg.MaterializeResult]:
                 with masked_failures(), correlation(run_id=context.run.run_id):
                     yield from _land(context, dlt, catalog, system, warehouse, secrets, config)
+                release_freed_memory()  # dlt's buffers: not carried into the next step (memory.py)
 
             return _assets
 

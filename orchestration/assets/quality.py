@@ -42,6 +42,7 @@ from ingestion.landing import LANDING_SCHEMA
 from metadata.catalog import Catalog
 from metadata.models import Entity, System
 from orchestration.masking import MaskedLog, masked_failures
+from orchestration.memory import release_freed_memory
 from orchestration.resources import WarehouseResource
 from orchestration.run_failures import reported_by_events
 from quality.gate import LAYER, gate_batch
@@ -91,6 +92,7 @@ def quality_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
                        warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
                 with masked_failures():
                     yield from _run_checks(context, warehouse, catalog, system, entities)
+                release_freed_memory()  # the gate's query results: not carried into the dbt step (memory.py)
 
             return _check
 
