@@ -13,6 +13,7 @@ dbt action's subprocess), each with its own peak and with what each held at the 
 from __future__ import annotations
 
 import threading
+import time
 
 import psutil
 
@@ -56,6 +57,7 @@ class PeakRss:
         self.own_peak = 0
         self.children_peak = 0
         self.at_peak = (0, 0)
+        self.samples: list[tuple[float, int]] = []  # (unix time, tree RSS): for the peak of a time window
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
 
@@ -63,6 +65,7 @@ class PeakRss:
         while True:
             own, children = tree_rss_split(self.process)
             self.last = own + children
+            self.samples.append((time.time(), self.last))
             self.own_peak = max(self.own_peak, own)
             self.children_peak = max(self.children_peak, children)
             if self.last > self.peak:
@@ -81,6 +84,11 @@ class PeakRss:
     @property
     def mib(self) -> float:
         return self.peak / MIB
+
+    def peak_between(self, start: float, end: float) -> float | None:
+        """MiB: the highest tree RSS sampled between two unix times (a step's start and end), None if no sample."""
+        inside = [rss for at, rss in self.samples if start <= at <= end]
+        return max(inside) / MIB if inside else None
 
     def split(self) -> dict[str, float]:
         """MiB: the process's own peak, its children's (dbt) peak, and each one's RSS at the tree's peak."""

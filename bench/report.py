@@ -109,6 +109,11 @@ def _num(value: float | None, fmt: str) -> str:
     return f"{'-':>{width}}" if value is None else format(value, fmt)
 
 
+def step_peaks_text(step_peaks: dict[str, float | None]) -> str:
+    """`landing_tst01 412, quality_tst01 480, dbt_layers 568` (MiB, in step order), or `-` when none was sampled."""
+    return ", ".join(f"{step} {_num(mib, '.0f').strip()}" for step, mib in step_peaks.items()) or "-"
+
+
 def size_table(size: int, data: dict[str, Any]) -> str:
     """One block of the stage x size table: a row per stage, the figures of one size."""
     recs = data["records"]
@@ -133,7 +138,7 @@ def size_table(size: int, data: dict[str, Any]) -> str:
                          f"{m['process_at_tree_peak_mib']:4.0f} + children {m['children_at_tree_peak_mib']:4.0f};"
                          " own peaks:"
                          f" process {m['process_peak_mib']:4.0f}, children (log capture)"
-                         f" {m['children_peak_mib']:4.0f}")
+                         f" {m['children_peak_mib']:4.0f}; by step: {step_peaks_text(m.get('step_peak_mib', {}))}")
     lines.append(f"(generation, not in any figure: {data['generation_seconds']:.1f} s)")
     return "\n".join(lines)
 

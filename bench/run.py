@@ -95,7 +95,10 @@ def run_child(task: str, params: dict[str, Any], *, env: dict[str, str], run_dir
     if proc.returncode != 0:
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-40:])
         raise BenchError(f"{label} failed (exit {proc.returncode}); log {log_file}:\n{tail}")
-    return {**json.loads(result_file.read_text()), "memory": peak.split()}, peak.mib, wall
+    result = json.loads(result_file.read_text())
+    windows = result.get("step_windows", {})  # a pipeline run's steps: the tree's peak while each ran
+    step_peaks = {step: peak.peak_between(start, end) for step, (start, end) in windows.items()}
+    return {**result, "memory": {**peak.split(), "step_peak_mib": step_peaks}}, peak.mib, wall
 
 
 def _figure(seconds: float | None, records: int, *, copy: float | None, peer: float | None,
@@ -222,7 +225,7 @@ def bench_size(server_url: str, size: int, *, home: Path, change_rate: float, se
             f"process {wall:.1f} s; peak {mib:.0f} MiB (at that moment: process "
             f"{memory['process_at_tree_peak_mib']:.0f} + children (log capture) "
             f"{memory['children_at_tree_peak_mib']:.0f}; own peaks: process {memory['process_peak_mib']:.0f}, "
-            f"children {memory['children_peak_mib']:.0f})")
+            f"children {memory['children_peak_mib']:.0f}; by step: {report.step_peaks_text(memory['step_peak_mib'])})")
 
     if not keep:
         drop_database(server_url, database)

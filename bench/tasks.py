@@ -212,7 +212,7 @@ def pipeline(params: dict[str, Any]) -> dict[str, Any]:
 
     platform_definitions()  # the definitions load: part of every run's start-up
 
-    from bench.timings import dbt_layer_seconds, find_run_results, merge_run_results, step_seconds
+    from bench.timings import dbt_layer_seconds, find_run_results, merge_run_results, step_seconds, step_windows
 
     startup = time.time() - psutil.Process().create_time()
     run_started, started = time.time(), time.perf_counter()
@@ -223,6 +223,7 @@ def pipeline(params: dict[str, Any]) -> dict[str, Any]:
     events = [(r.step_key, r.dagster_event.event_type_value, r.timestamp)
               for r in instance.all_logs(outcome.dagster_run_id, of_type=kinds) if r.dagster_event and r.step_key]
     steps = step_seconds(events)
+    windows = step_windows(events)  # the parent finds each step's peak memory in its samples of these windows
     paths = find_run_results(DBT_PROJECT_DIR / "target", outcome.dagster_run_id, since=run_started - 5)
     dbt: dict[str, Any] | None = None
     if paths:
@@ -231,7 +232,8 @@ def pipeline(params: dict[str, Any]) -> dict[str, Any]:
         dbt["run_results"] = [str(p) for p in paths]
     batches = [{"batch_id": r.batch_id, "source_ref": r.source_ref} for r in outcome.system_runs]
     return {"success": outcome.success, "failed_steps": outcome.failed_steps, "dagster_run_id": outcome.dagster_run_id,
-            "startup_seconds": startup, "whole_seconds": whole, "steps": steps, "dbt": dbt, "batches": batches}
+            "startup_seconds": startup, "whole_seconds": whole, "steps": steps, "step_windows": windows, "dbt": dbt,
+            "batches": batches}
 
 
 TASKS = {"generate": generate, "copy": copy_floor, "peer": peer, "pipeline": pipeline}

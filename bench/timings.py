@@ -39,16 +39,22 @@ def union_seconds(intervals: Iterable[tuple[float, float]]) -> float:
     return total
 
 
-def step_seconds(events: Iterable[tuple[str, str, float]]) -> dict[str, float]:
-    """{step key: seconds} from (step_key, event type, unix timestamp) of STEP_START/SUCCESS/FAILURE events."""
+def step_windows(events: Iterable[tuple[str, str, float]]) -> dict[str, tuple[float, float]]:
+    """{step key: (start, end) unix times} from (step_key, event type, unix timestamp) of STEP_START/SUCCESS/FAILURE
+    events."""
     starts: dict[str, float] = {}
-    seconds: dict[str, float] = {}
+    windows: dict[str, tuple[float, float]] = {}
     for step_key, kind, timestamp in sorted(events, key=lambda e: e[2]):
         if kind == "STEP_START":
             starts[step_key] = timestamp
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and step_key in starts:
-            seconds[step_key] = timestamp - starts.pop(step_key)
-    return seconds
+            windows[step_key] = (starts.pop(step_key), timestamp)
+    return windows
+
+
+def step_seconds(events: Iterable[tuple[str, str, float]]) -> dict[str, float]:
+    """{step key: seconds} from (step_key, event type, unix timestamp) of STEP_START/SUCCESS/FAILURE events."""
+    return {step: end - start for step, (start, end) in step_windows(events).items()}
 
 
 def find_run_results(target_dir: Path, dagster_run_id: str, *, since: float = 0.0) -> list[Path]:

@@ -51,5 +51,9 @@ def test_harness_reports_every_stage_of_a_tiny_size(tmp_path: Path) -> None:
     for key in MEMORY_KEYS:
         assert size["stages"][key]["peak_mib"] > 0, key
     assert size["peak_mib"] > 0
+    # Where the memory went: the tree's peak while each step of day 1 ran (each lasts seconds: sampled every 0.2 s).
+    day1_steps = size["runs"]["day1"]["memory"]["step_peak_mib"]
+    assert {step.split("_")[0] for step in day1_steps} == {"landing", "quality", "dbt"}, day1_steps
+    assert all(0 < mib <= size["runs"]["day1"]["peak_mib"] for mib in day1_steps.values()), day1_steps
     assert size["records"]["day1"] == SIZE + SIZE // 5
     assert {t["figure"] for t in results["targets"]} >= {"landing / raw COPY", "re-run, no new data: whole run"}
