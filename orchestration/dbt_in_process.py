@@ -10,8 +10,8 @@ compute them from the step's selected assets), the same Dagster events (dagster-
 turns dbt's structured events into them), dbt's log lines on the step's stdout, and a target folder of its
 own per invocation, named as dagster-dbt names it (`<op>-<run id[:7]>-<random>`), holding run_results.json.
 
-dbt runs in a worker thread so that its events reach Dagster while it builds; its result events arrive through
-a queue and are turned into Dagster events here, in the step's thread.
+dbt runs in a worker thread so that its events reach Dagster while it builds; its result events and console lines
+arrive through a queue and are turned into Dagster events and printed here, in the step's thread.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 _DONE = object()  # put on the queue when dbt has returned
 _CANCEL_WAIT_SECONDS = 60
+_RESULT_EVENTS = ("LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult")  # as dagster-dbt's
+_CONSOLE_LEVELS = ("info", "warn", "error")  # what dbt's console shows by default
 
 
 class DbtBuildError(RuntimeError):
@@ -63,7 +65,7 @@ class InProcessDbtInvocation:
             self._events.put(_DONE)
 
     def _on_event(self, message: Any) -> None:
-        if message.info.name in ("LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"):
+        if message.info.name in _RESULT_EVENTS or message.info.level in _CONSOLE_LEVELS:
             self._events.put(message)
 
     def stream(self) -> Iterator[dg.Output | dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckResult
@@ -73,6 +75,10 @@ class InProcessDbtInvocation:
         self._thread.start()
         try:
             while (message := self._events.get()) is not _DONE:
+                if message.info.level in _CONSOLE_LEVELS:  # dbt's console line, printed by the step's own thread
+                    print(message.info.msg, flush=True)
+                if message.info.name not in _RESULT_EVENTS:
+                    continue
                 event = DbtCoreCliEventMessage(raw_event=msg_to_dict(message), event_history_metadata={})
                 yield from event.to_default_asset_events(manifest=self.manifest, dagster_dbt_translator=self.translator,
                                                          context=self.context, target_path=self.target_path,
@@ -117,7 +123,10 @@ def dbt_in_process(args: Sequence[str], *, context: dg.AssetExecutionContext, pr
         f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{str(uuid.uuid4())[:7]}")
     full_args = [*global_flags, *cleaned, *params.selection_args,
                  "--project-dir", str(run_project.project_dir), "--profiles-dir", str(project.profiles_dir),
-                 "--target-path", str(target_path), "--log-path", str(target_path)]
+                 "--target-path", str(target_path), "--log-path", str(target_path),
+                 # dbt's console lines are printed by the step's thread (stream()), where the run's log context is
+                 # (JSON logs carry its run and batch ids); dbt.log in the target folder keeps the debug lines.
+                 "--log-level", "none", "--log-level-file", "debug"]
     if params.indirect_selection:
         full_args += ["--indirect-selection", params.indirect_selection]
     return InProcessDbtInvocation(args=full_args, manifest=params.manifest, translator=params.dagster_dbt_translator,
