@@ -16,10 +16,12 @@ arrive through a queue and are turned into Dagster events and printed here, in t
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -31,6 +33,7 @@ from dagster_dbt.asset_utils import extract_runtime_selection_from_args, get_upd
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 _DONE = object()  # put on the queue when dbt has returned
+_RUNNING: set[InProcessDbtInvocation] = set()  # builds whose dbt thread has not returned
 _CANCEL_WAIT_SECONDS = 60
 _RESULT_EVENTS = ("LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult")  # as dagster-dbt's
 _CONSOLE_LEVELS = ("info", "warn", "error")  # what dbt's console shows by default
@@ -59,9 +62,11 @@ class InProcessDbtInvocation:
     def _invoke(self) -> None:
         from dbt.cli.main import dbtRunner
 
+        _RUNNING.add(self)
         try:
             self._result = dbtRunner(callbacks=[self._on_event]).invoke(self.args)
         finally:
+            _RUNNING.discard(self)
             self._events.put(_DONE)
 
     def _on_event(self, message: Any) -> None:
@@ -83,7 +88,7 @@ class InProcessDbtInvocation:
                 yield from event.to_default_asset_events(manifest=self.manifest, dagster_dbt_translator=self.translator,
                                                          context=self.context, target_path=self.target_path,
                                                          project=self.project)
-        except BaseException:  # the step was interrupted (run terminated, Ctrl-C) or stopped reading: so does dbt
+        except BaseException:  # the step was interrupted while waiting for dbt, or stopped reading: so does dbt
             self._cancel()
             raise
         self._thread.join()
@@ -94,19 +99,34 @@ class InProcessDbtInvocation:
                                 f" (`dataplatform status`) and dbt's log in this step, then run again")
 
     def _cancel(self) -> None:
-        """Cancel dbt's running queries, as dbt does on Ctrl-C (each model's transaction rolls back), and wait for
-        its thread: nothing is written after the step has ended and released the transform lock."""
+        """Cancel dbt's running queries, as dbt does on Ctrl-C (each model's transaction rolls back), until its
+        thread has returned: dbt goes on to the next nodes after a cancelled one, and their statements are
+        cancelled in turn, so nothing is written after the step has ended and released the transform lock."""
         from dbt.adapters.factory import FACTORY
 
-        for adapter in list(FACTORY.adapters.values()):
-            with contextlib.suppress(Exception):  # a connection already gone has nothing to cancel
-                adapter.cancel_open_connections()
-        self._thread.join(timeout=_CANCEL_WAIT_SECONDS)
+        deadline = time.monotonic() + _CANCEL_WAIT_SECONDS
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            for adapter in list(FACTORY.adapters.values()):
+                with contextlib.suppress(Exception), adapter.connection_named("dataplatform_cancel"):
+                    adapter.cancel_open_connections()  # as dbt's own Ctrl-C does, from a connection of this thread
+            self._thread.join(timeout=0.5)
+
+    @staticmethod
+    def cancel_running() -> None:
+        """At the process's exit: cancel a build whose step ended without this module seeing it. Dagster holds back
+        an interrupt (run terminated, Ctrl-C) that comes while it handles a step's event, and raises it in its own
+        code, so the step ends without stream() being told; the process then ends with dbt's statement still
+        running in the warehouse (a rollback only when it finishes) and holding its locks."""
+        for invocation in list(_RUNNING):
+            invocation._cancel()
 
     @property
     def run_results(self) -> dict[str, Any]:
         """run_results.json as dbt wrote it into this invocation's target folder."""
         return json.loads((self.target_path / "run_results.json").read_text())
+
+
+atexit.register(InProcessDbtInvocation.cancel_running)  # before the interpreter stops dbt's daemon thread
 
 
 def dbt_in_process(args: Sequence[str], *, context: dg.AssetExecutionContext, project: DbtProject,

@@ -135,6 +135,37 @@ def _kill_and_recover(home: Path, catalog: Any, source: Path) -> None:
     assert applied == [{"batch_id": b, "n": 3} for b in batches]  # each batch applied once per entity
 
 
+def test_ctrl_c_in_dbt_cancels_its_queries_and_the_next_run_applies_the_batch(tmp_path: Path) -> None:
+    """dbt runs inside the run's process: Ctrl-C there (SIGINT to the CLI alone) cancels dbt's running query, so no
+    statement of the stopped run goes on in the warehouse after it exited (a pg_sleep paused in silver would run
+    for 300 s), and the next run applies the batch exactly once."""
+    home, catalog = tmp_path / "home", load_catalog()
+    server = EmbeddedPostgres(home / "postgres")
+    server.start()
+    try:
+        days = list(simulate(days=1, seed=5))
+        write_day(days[0], home / "sources" / "TST01")
+        interrupted = _cli(home, "run", fault="silver:300")
+        _wait_for_pause(home, "silver", interrupted)
+        interrupted.send_signal(signal.SIGINT)
+        code, output = _finish(interrupted, timeout=120)
+        assert code != 0, output[-5000:]
+        url = _url(home)
+        assert rows(url, "select pid, state from pg_stat_activity where query like %s",
+                    ("%dataplatform_fault:silver%",)) == [], output[-5000:]
+
+        code, output = _finish(_cli(home, "run"))
+        assert code == 0, output[-5000:]
+        [batch] = [r["batch_id"] for r in rows(url, "select distinct batch_id from audit.landed_batch")]
+        names = [c.name for c in catalog.columns["vehicle"]] + ["valid_from", "valid_to"]
+        actual = rows(url, f"select {', '.join(names)} from silver.tst01_vehicle")
+        expected = expected_silver(catalog, "vehicle", days, [batch])
+        assert sorted((tuple(r[n] for n in names) for r in actual), key=repr) == \
+            sorted((tuple(r[n] for n in names) for r in expected), key=repr)
+    finally:
+        server.stop()
+
+
 def _run_in_process() -> Any:
     from orchestration.execute import run_job
 
