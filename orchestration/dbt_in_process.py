@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import queue
 import threading
@@ -120,17 +121,17 @@ class InProcessDbtInvocation:
         for invocation in list(_RUNNING):
             invocation._cancel()
 
-    @property
+    @functools.cached_property
     def run_results(self) -> dict[str, Any]:
-        """run_results.json as dbt wrote it into this invocation's target folder."""
+        """run_results.json as dbt wrote it into this invocation's target folder (read once)."""
         return json.loads((self.target_path / "run_results.json").read_text())
 
 
 atexit.register(InProcessDbtInvocation.cancel_running)  # before the interpreter stops dbt's daemon thread
 
 
-def dbt_in_process(args: Sequence[str], *, context: dg.AssetExecutionContext, project: DbtProject,
-                   global_flags: Sequence[str] = ()) -> InProcessDbtInvocation:
+def dbt_in_process(args: Sequence[str], *, context: dg.AssetExecutionContext,
+                   project: DbtProject) -> InProcessDbtInvocation:
     """The dbt command `args` for the step's selected dbt assets, ready to `stream()`."""
     cleaned, selects, excludes = extract_runtime_selection_from_args(args)
     # The step's manifest, translator and selection, as dagster-dbt's DbtCliResource.cli computes them (for a large
@@ -141,7 +142,7 @@ def dbt_in_process(args: Sequence[str], *, context: dg.AssetExecutionContext, pr
     run_project = params.dbt_project or project
     target_path = Path(project.project_dir) / "target" / (
         f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{str(uuid.uuid4())[:7]}")
-    full_args = [*global_flags, *cleaned, *params.selection_args,
+    full_args = ["--no-use-colors", *cleaned, *params.selection_args,  # the step's log is a file, not a terminal
                  "--project-dir", str(run_project.project_dir), "--profiles-dir", str(project.profiles_dir),
                  "--target-path", str(target_path), "--log-path", str(target_path),
                  # dbt's console lines are printed by the step's thread (stream()), where the run's log context is

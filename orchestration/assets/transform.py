@@ -237,8 +237,7 @@ def _build(context: dg.AssetExecutionContext, catalog: Catalog, project: DbtProj
         build_id = builds.start_build(conn, dagster_run_id=run_id, project_hash=project_hash)
         succeeded: set[str] = set()
         owners = {catalog.table(e): (e.system_id, e.name) for e in catalog.entities.values()}
-        invocation = dbt_in_process(["build", "--exclude", "resource_type:unit_test"], context=context, project=project,
-                                    global_flags=["--no-use-colors"])  # the step's log is a file, not a terminal
+        invocation = dbt_in_process(["build", "--exclude", "resource_type:unit_test"], context=context, project=project)
         with _environment(DATAPLATFORM_RUN_ID=run_id, DATAPLATFORM_REPLAY=json.dumps(replay)):
             for event in invocation.stream():
                 if isinstance(event, dg.Output):
