@@ -80,6 +80,9 @@ def targets(sizes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     add("day-2 bronze / day-1 bronze", "<= 1", _ratio(sec("day2.bronze"), sec("day1.bronze")), 1, "x")
     add("day-N bronze / day-2 bronze (flat history)", "<= 1.1", _ratio(sec("history.bronze"), sec("day2.bronze")), 1.1,
         "x", note="" if sec("history.bronze") is not None else "needs --history-days 3 or more")
+    add("day-N dbt other / day-2 dbt other (flat history)", "<= 1.1",
+        _ratio(sec("history.dbt_other"), sec("day2.dbt_other")), 1.1, "x",
+        note="" if sec("history.dbt_other") is not None else "needs --history-days 3 or more")
     add("re-run, no new data: whole run", "<= 5 s", sec("rerun.whole_run"), 5, "s")
     small = by_size.get(10_000)
     add("first load of 10k vehicles: whole run", "<= 8 s",
