@@ -44,7 +44,7 @@ def _text(text: str) -> str:
     return text.replace("{", "{{ '{' }}")
 
 
-def _column(name: str, data_type: str, description: str, tests: list[str] | None = None) -> dict[str, object]:
+def _column(name: str, data_type: str, description: str, tests: list[object] | None = None) -> dict[str, object]:
     """One column's properties; `data_tests` only where the column is tested. `quote: true` makes dbt's
     generic tests quote the name (a column may be called `user` or `order`)."""
     return ({"name": name, "description": _text(description), "data_type": data_type, "quote": True}
@@ -56,9 +56,20 @@ def _system_columns(columns: tuple[SystemColumn, ...], tested: tuple[str, ...] =
     return [_column(c.name, c.pg_type, c.description, ["not_null"] if c.name in tested else None) for c in columns]
 
 
-def _entity_columns(columns: list[Column]) -> list[dict[str, object]]:
-    """The entity's columns; its key is tested not null."""
-    return [_column(c.name, c.pg_type, c.description, ["not_null"] if c.primary_key else None) for c in columns]
+def _entity_columns(columns: list[Column], test_where: str | None = None) -> list[dict[str, object]]:
+    """The entity's columns; its key is tested not null (on the rows `test_where` selects, if given)."""
+    not_null: object = {"not_null": {"config": {"where": test_where}}} if test_where else "not_null"
+    return [_column(c.name, c.pg_type, c.description, [not_null] if c.primary_key else None) for c in columns]
+
+
+def _unapplied_batches(entity: Entity) -> str:
+    """The condition on a bronze model's rows that selects the batches its silver has not applied yet: the rows
+    a build has just added (dbt build tests bronze before it builds silver), found by the _batch_id index. Bronze
+    keeps every batch, so its key tests on the whole table would read all of its history every run, to re-prove
+    what the same tests proved for each batch when it arrived (and bronze rows never change afterwards)."""
+    return ("_batch_id in (select l.batch_id from audit.landed_batch as l"
+            f" where l.system_id = '{entity.system_id}' and not exists (select 1 from audit.silver_applied_batch as a"
+            f" where a.system_id = l.system_id and a.entity = '{entity.name}' and a.batch_id = l.batch_id))")
 
 
 def _sources(catalog: Catalog) -> dict[str, object]:
@@ -97,7 +108,8 @@ def _bronze(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, object]]:
     model = {
         "name": dbt_model_name("bronze", entity.system_id, entity.name),
         "description": _text(f"{entity.description} Bronze ({pattern.type}), append-only, one set of rows per batch."),
-        "columns": _system_columns(BATCH_COLUMNS, tested=("_batch_id",)) + _entity_columns(columns)
+        "columns": _system_columns(BATCH_COLUMNS, tested=("_batch_id",))
+        + _entity_columns(columns, test_where=_unapplied_batches(entity))
         + (_system_columns((DELETED_BRONZE_COLUMN,)) if entity.deleted_when else []),
     }
     return sql, {"version": 2, "models": [model]}
