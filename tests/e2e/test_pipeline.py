@@ -273,6 +273,34 @@ def test_dbt_build_passes_on_the_loaded_warehouse(scenario: Scenario) -> None:
     assert main(["dbt", "build"]) == 0
 
 
+def test_bronze_key_is_tested_on_the_batches_silver_has_not_applied(scenario: Scenario) -> None:
+    """Bronze's not-null key test reads the batches its silver has not applied yet (what a build just added), not
+    all of bronze's history every run: a null key in an applied batch is not read again; one in a batch silver
+    has not applied (here: backed out, as a replay does) fails the test."""
+    from cli.main import main
+
+    null_key_row = ("insert into bronze.tst01_vehicle (_batch_id, _batch_timestamp, _run_id, _loaded_at, _record_no,"
+                    " vehicle_id) values (%s, now(), 'test', now(), 1, null)")
+    with psycopg.connect(scenario.url, autocommit=True) as conn:
+        conn.execute(null_key_row, (scenario.batch["day1"],))
+        try:
+            assert main(["dbt", "test", "--select", "bronze__tst01_vehicle"]) == 0
+            backed_out = [row[0] for row in conn.execute(
+                "update audit.entity_layer_run set status = 'rolled_back'"
+                " where layer = 'silver' and status = 'succeeded' and system_id = 'TST01' and entity = 'vehicle'"
+                " and batch_id = %s returning entity_layer_run_id",
+                (scenario.batch["day2"],))]
+            assert backed_out
+            conn.execute(null_key_row, (scenario.batch["day2"],))
+            try:
+                assert main(["dbt", "test", "--select", "bronze__tst01_vehicle"]) == 1
+            finally:
+                conn.execute("update audit.entity_layer_run set status = 'succeeded'"
+                             " where entity_layer_run_id = any(%s)", (backed_out,))
+        finally:
+            conn.execute("delete from bronze.tst01_vehicle where _run_id = 'test' and vehicle_id is null")
+
+
 def test_materializations_carry_row_counts_and_the_batch_id(scenario: Scenario) -> None:
     import dagster as dg
 
