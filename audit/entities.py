@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import psycopg
+from psycopg import sql
 
 from audit.batches import SystemRun
 from audit.events import ENTITY_LAYER_EVENT_SQL
@@ -199,6 +200,14 @@ def notes(conn: psycopg.Connection, dagster_run_id: str) -> list[tuple[str, str,
 
 
 Counts = tuple[int, int, int, int]  # records in, inserted, updated, deleted
+
+
+def silver_versions(conn: psycopg.Connection, table: str) -> tuple[int, int]:
+    """An entity's silver table: its versions and its current versions (valid_to null), in one scan."""
+    query = sql.SQL("select count(*), count(*) filter (where valid_to is null) from {}").format(
+        sql.Identifier("silver", table))
+    versions, current = conn.execute(query).fetchone()
+    return int(versions), int(current)
 
 
 def layer_counts(conn: psycopg.Connection, batch_id: int, dagster_run_id: str) -> dict[tuple[str, str], Counts]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from psycopg import sql
 
-from audit.entities import layer_counts
+from audit.entities import layer_counts, silver_versions
 from metadata.catalog import Catalog
 from orchestration.execute import RunOutcome
 from warehouse.session import connect
@@ -29,9 +29,7 @@ def print_summary(url: str, catalog: Catalog, outcome: RunOutcome, *, echo: Call
                 table = catalog.table(entity)
                 relation = sql.Identifier("silver", table)
                 exists = conn.execute("select to_regclass(%s)", (relation.as_string(conn),)).fetchone()[0]
-                versions, current = conn.execute(
-                    sql.SQL("select count(*), count(*) filter (where valid_to is null) from {}").format(relation)
-                ).fetchone() if exists else (0, 0)
+                versions, current = silver_versions(conn, table) if exists else (0, 0)
                 echo(f"  {entity.name:<18}{landed:>8}{bronze:>8}{new:>13}{changed:>10}{deleted:>10}"
                      f"{versions:>10}{current:>9}")
         if conn.execute("select to_regclass('gold.owner_vehicles')").fetchone()[0]:

@@ -50,10 +50,8 @@ def _counts(conn: psycopg.Connection, schema: str, table: str, batch_ids: list[i
         ).fetchone()[0]
         return {"rows_in_batch": int(in_batch)}
     if schema == "silver":
-        total, current = conn.execute(
-            sql.SQL("select count(*), count(*) filter (where valid_to is null) from {}").format(relation)
-        ).fetchone()
-        return {"row_count": int(total), "current_versions": int(current)}
+        versions, current = entities.silver_versions(conn, table)
+        return {"row_count": versions, "current_versions": current}
     return {"row_count": int(conn.execute(sql.SQL("select count(*) from {}").format(relation)).fetchone()[0])}
 
 
